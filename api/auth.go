@@ -1,0 +1,124 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+const (
+	apiKeyPrefix    = "sk_"
+	minAPIKeyLength = len(apiKeyPrefix) + 16
+	maxAPIKeyLength = 256
+)
+
+// apiKeys holds the SHA-256 of each configured key, never the key itself,
+// and compares presented keys in constant time.
+type apiKeys struct {
+	hashes       [][sha256.Size]byte
+	fingerprints []string
+}
+
+// parseAPIKeys checks and hashes the configured keys. Errors never quote a
+// key.
+func parseAPIKeys(keys []string) (apiKeys, error) {
+	var k apiKeys
+	for i, key := range keys {
+		if !strings.HasPrefix(key, apiKeyPrefix) || len(key) < minAPIKeyLength || len(key) > maxAPIKeyLength ||
+			strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			return apiKeys{}, fmt.Errorf("SESSIOND_API_KEYS: key %d must be sk_ followed by 16 to 253 printable ASCII characters", i+1)
+		}
+		h := sha256.Sum256([]byte(key))
+		k.hashes = append(k.hashes, h)
+		k.fingerprints = append(k.fingerprints, hex.EncodeToString(h[:6]))
+	}
+	return k, nil
+}
+
+// match returns the fingerprint of the configured key equal to presented.
+// It compares against every key, so the time taken does not say which
+// key, or how much of one, matched.
+func (k apiKeys) match(presented string) (string, bool) {
+	if len(presented) < minAPIKeyLength || len(presented) > maxAPIKeyLength {
+		return "", false
+	}
+	h := sha256.Sum256([]byte(presented))
+	found := -1
+	for i := range k.hashes {
+		if subtle.ConstantTimeCompare(h[:], k.hashes[i][:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return "", false
+	}
+	return k.fingerprints[found], true
+}
+
+// Context keys of the authenticated caller.
+const (
+	callerKey    = "sessiond.caller"
+	viaCookieKey = "sessiond.via_cookie"
+)
+
+// authenticate is middleware that resolves the caller from the
+// Authorization header (an API key or a session token) or, without one,
+// the session cookie, and answers 401 when there is none. Every refusal
+// has the same body, whatever the reason.
+func (h *handlers) authenticate(c *gin.Context) {
+	credential, viaCookie := h.credential(c)
+	var caller sessions.Caller
+	switch {
+	case strings.HasPrefix(credential, apiKeyPrefix) && !viaCookie:
+		fp, ok := h.keys.match(credential)
+		if !ok {
+			writeError(c, sessions.ErrUnauthenticated)
+			return
+		}
+		caller = sessions.Backend(fp)
+	default:
+		sess, err := h.svc.Authenticate(c.Request.Context(), credential)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		caller = sessions.Holder(sess)
+	}
+	c.Set(callerKey, caller)
+	c.Set(viaCookieKey, viaCookie)
+	c.Next()
+}
+
+// credential returns the bearer credential, or the session cookie when
+// there is no Authorization header.
+func (h *handlers) credential(c *gin.Context) (string, bool) {
+	if auth := c.GetHeader("Authorization"); auth != "" {
+		scheme, cred, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", false
+		}
+		return strings.TrimSpace(cred), false
+	}
+	if cookie, err := c.Cookie(h.cfg.CookieName); err == nil && cookie != "" {
+		return cookie, true
+	}
+	return "", false
+}
+
+// callerOf returns the caller that authenticate stored. A route that
+// reads it without authenticate in front is a bug, not an anonymous
+// backend, so it panics (and the recovery answers 500).
+func callerOf(c *gin.Context) sessions.Caller {
+	v, _ := c.Get(callerKey)
+	caller, ok := v.(sessions.Caller)
+	if !ok {
+		panic("api: route reads the caller without the authenticate middleware")
+	}
+	return caller
+}

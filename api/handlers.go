@@ -1,0 +1,286 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// handlers parse a request, call one service method and write its answer.
+// Rules live in the service, never here.
+type handlers struct {
+	svc  *sessions.Service
+	keys apiKeys
+	cfg  Config
+}
+
+// sessionJSON is the session object of the API.
+type sessionJSON struct {
+	ID           string          `json:"id"`
+	UserID       string          `json:"user_id"`
+	ClientID     string          `json:"client_id"`
+	Status       string          `json:"status"`
+	CreatedAt    time.Time       `json:"created_at"`
+	LastActiveAt time.Time       `json:"last_active_at"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+	EndedAt      *time.Time      `json:"ended_at"`
+	UserAgent    *string         `json:"user_agent"`
+	IPAddress    *string         `json:"ip_address"`
+	Metadata     json.RawMessage `json:"metadata"`
+}
+
+func toJSON(s sessions.Session) sessionJSON {
+	return sessionJSON{
+		ID:           s.ID,
+		UserID:       s.UserID,
+		ClientID:     s.ClientID,
+		Status:       string(s.Status),
+		CreatedAt:    s.CreatedAt,
+		LastActiveAt: s.LastActiveAt,
+		ExpiresAt:    s.ExpiresAt,
+		EndedAt:      s.EndedAt,
+		UserAgent:    nullIfEmpty(s.UserAgent),
+		IPAddress:    nullIfEmpty(s.IPAddress),
+		Metadata:     s.Metadata,
+	}
+}
+
+func toJSONs(ss []sessions.Session) []sessionJSON {
+	out := make([]sessionJSON, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, toJSON(s))
+	}
+	return out
+}
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+type signInRequest struct {
+	UserID    string          `json:"user_id"`
+	ClientID  string          `json:"client_id"`
+	UserAgent string          `json:"user_agent"`
+	IPAddress string          `json:"ip_address"`
+	Metadata  json.RawMessage `json:"metadata"`
+}
+
+type endedJSON struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+type signInResponse struct {
+	Session sessionJSON `json:"session"`
+	Token   string      `json:"token"`
+	Ended   []endedJSON `json:"ended"`
+}
+
+type endResponse struct {
+	Ended       []sessionJSON `json:"ended"`
+	RedirectURL *string       `json:"redirect_url"`
+}
+
+type listResponse struct {
+	Data       []sessionJSON `json:"data"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+// signIn is POST /sessions.
+func (h *handlers) signIn(c *gin.Context) {
+	var req signInRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	res, err := h.svc.SignIn(c.Request.Context(), callerOf(c), sessions.SignInInput(req))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	ended := make([]endedJSON, 0, len(res.Ended))
+	for _, e := range res.Ended {
+		ended = append(ended, endedJSON{ID: e.ID, Status: string(e.Status)})
+	}
+	c.JSON(http.StatusCreated, signInResponse{Session: toJSON(res.Session), Token: res.Token, Ended: ended})
+}
+
+// whoAmI is GET /session, the hot path: authenticate has already looked
+// the token up.
+func (h *handlers) whoAmI(c *gin.Context) {
+	sess, err := h.svc.CurrentSession(callerOf(c))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toJSON(sess))
+}
+
+// signOut is DELETE /session.
+func (h *handlers) signOut(c *gin.Context) {
+	res, err := h.svc.SignOut(c.Request.Context(), callerOf(c), c.Query("session_id"), c.Query("redirect_url"))
+	h.writeEnded(c, res, err)
+}
+
+func (h *handlers) getSession(c *gin.Context) {
+	sess, err := h.svc.GetSession(c.Request.Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toJSON(sess))
+}
+
+func (h *handlers) endSession(c *gin.Context) {
+	res, err := h.svc.EndSession(c.Request.Context(), callerOf(c), c.Param("id"), c.Query("redirect_url"))
+	h.writeEnded(c, res, err)
+}
+
+func (h *handlers) listUserSessions(c *gin.Context) {
+	q, err := listQuery(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	page, err := h.svc.ListUserSessions(c.Request.Context(), callerOf(c), c.Param("id"), q)
+	writeList(c, page, err)
+}
+
+func (h *handlers) endUserSessions(c *gin.Context) {
+	res, err := h.svc.EndUserSessions(c.Request.Context(), callerOf(c), c.Param("id"), c.Query("except"), c.Query("redirect_url"))
+	h.writeEnded(c, res, err)
+}
+
+func (h *handlers) listClientSessions(c *gin.Context) {
+	q, err := listQuery(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	page, err := h.svc.ListClientSessions(c.Request.Context(), callerOf(c), c.Param("id"), q)
+	writeList(c, page, err)
+}
+
+func (h *handlers) endClientSessions(c *gin.Context) {
+	res, err := h.svc.EndClientSessions(c.Request.Context(), callerOf(c), c.Param("id"), c.Query("redirect_url"))
+	h.writeEnded(c, res, err)
+}
+
+// writeEnded answers an ending call. When the caller came with the cookie
+// and its own session has ended, the answer clears the cookie.
+func (h *handlers) writeEnded(c *gin.Context, res sessions.EndResult, err error) {
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if res.CallerEnded && c.GetBool(viaCookieKey) {
+		http.SetCookie(c.Writer, &http.Cookie{
+			Name:     h.cfg.CookieName,
+			Value:    "",
+			Path:     "/",
+			MaxAge:   -1, // net/http writes Max-Age=0
+			HttpOnly: true,
+			Secure:   h.cfg.CookieSecure,
+			SameSite: http.SameSiteLaxMode,
+		})
+	}
+	c.JSON(http.StatusOK, endResponse{Ended: toJSONs(res.Ended), RedirectURL: nullIfEmpty(res.RedirectURL)})
+}
+
+func writeList(c *gin.Context, page sessions.Page, err error) {
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listResponse{Data: toJSONs(page.Sessions), NextCursor: nullIfEmpty(page.NextCursor)})
+}
+
+func listQuery(c *gin.Context) (sessions.ListQuery, error) {
+	q := sessions.ListQuery{Status: c.Query("status"), Cursor: c.Query("cursor")}
+	if s, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n == 0 {
+			return q, &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "The request has invalid fields.",
+				Fields: map[string]string{"limit": "must be from 1 to 100"}}
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+// decodeJSON reads a JSON object body into v: application/json only, no
+// unknown fields, nothing after the object, and within the body limit.
+func decodeJSON(c *gin.Context, v any) error {
+	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		return sessions.Errorf(sessions.CodeUnsupportedMediaType, "The body must be application/json.")
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return sessions.Errorf(sessions.CodePayloadTooLarge, "The body must be at most %d bytes.", tooLarge.Limit)
+	}
+	if err != nil {
+		return sessions.Errorf(sessions.CodeInvalidRequest, "The body could not be read.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return sessions.Errorf(sessions.CodeInvalidRequest, "The body must hold exactly one JSON object.")
+	}
+	return nil
+}
+
+// jsonError describes a decoding error without echoing the body.
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "The request has invalid fields.",
+			Fields: map[string]string{typeErr.Field: fmt.Sprintf("must be a JSON %s", jsonTypeName(typeErr.Type.Kind().String()))}}
+	}
+	if field, ok := unknownField(err); ok {
+		return &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "The request has invalid fields.",
+			Fields: map[string]string{field: "is not a field of this request"}}
+	}
+	return sessions.Errorf(sessions.CodeInvalidRequest, "The body is not a JSON object.")
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "slice":
+		return "object" // json.RawMessage: metadata
+	default:
+		return kind
+	}
+}
+
+// unknownField extracts the name from encoding/json's `json: unknown field "x"`.
+func unknownField(err error) (string, bool) {
+	const prefix = `json: unknown field "`
+	msg := err.Error()
+	if len(msg) > len(prefix)+1 && msg[:len(prefix)] == prefix && msg[len(msg)-1] == '"' {
+		name := msg[len(prefix) : len(msg)-1]
+		if len(name) <= 64 {
+			return name, true
+		}
+	}
+	return "", false
+}

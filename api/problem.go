@@ -1,0 +1,101 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// Codes the transport adds to those of the sessions package.
+const (
+	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+)
+
+// statusOf is the one map from error code to HTTP status.
+var statusOf = map[string]int{
+	sessions.CodeInvalidRequest:       http.StatusBadRequest,
+	sessions.CodeInvalidID:            http.StatusBadRequest,
+	sessions.CodeInvalidRedirectURL:   http.StatusBadRequest,
+	sessions.CodeUnauthenticated:      http.StatusUnauthorized,
+	sessions.CodeForbidden:            http.StatusForbidden,
+	sessions.CodeSessionNotFound:      http.StatusNotFound,
+	sessions.CodeClientNotFound:       http.StatusNotFound,
+	codeNotFound:                      http.StatusNotFound,
+	codeMethodNotAllowed:              http.StatusMethodNotAllowed,
+	sessions.CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
+	sessions.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	sessions.CodeUnavailable:          http.StatusServiceUnavailable,
+	sessions.CodeInternal:             http.StatusInternalServerError,
+}
+
+// problem is an RFC 9457 problem details object.
+type problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Code      string            `json:"code"`
+	Detail    string            `json:"detail"`
+	Errors    map[string]string `json:"errors,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+}
+
+// retryAfterSeconds is what a 503 asks clients to wait.
+const retryAfterSeconds = "2"
+
+// writeError answers err as problem+json. An error that is not a
+// *sessions.Error is logged with its cause and answered as a bare
+// internal error; an unavailable one is logged with its cause too.
+func writeError(c *gin.Context, err error) {
+	var se *sessions.Error
+	if !errors.As(err, &se) {
+		se = &sessions.Error{Code: sessions.CodeInternal, Message: "Something went wrong on our side; it has been logged."}
+	}
+	status, ok := statusOf[se.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		slog.ErrorContext(c.Request.Context(), "request failed",
+			"request_id", requestID(c), "code", se.Code, "error", err.Error())
+	}
+	switch status {
+	case http.StatusServiceUnavailable:
+		c.Header("Retry-After", retryAfterSeconds)
+	case http.StatusUnauthorized:
+		c.Header("WWW-Authenticate", `Bearer realm="sessiond"`)
+	}
+	body := problem{
+		Type:      "urn:sessiond:error:" + se.Code,
+		Title:     http.StatusText(status),
+		Status:    status,
+		Code:      se.Code,
+		Detail:    se.Message,
+		Errors:    se.Fields,
+		RequestID: requestID(c),
+	}
+	c.Abort()
+	c.Render(status, problemRender{body})
+}
+
+// problemRender writes JSON as application/problem+json.
+type problemRender struct{ p problem }
+
+func (r problemRender) Render(w http.ResponseWriter) error {
+	r.WriteContentType(w)
+	b, err := json.Marshal(r.p)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func (r problemRender) WriteContentType(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/problem+json")
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// config is every setting of sessiond. Each comes from a flag, else its
+// environment variable, else its default, and is checked at start-up: a bad
+// one stops the process with a message that names it.
+type config struct {
+	DatabaseURL            string
+	Addr                   string
+	APIKeys                []string
+	Mode                   sessions.Mode
+	MaxSessionsPerUser     int
+	SessionLifetime        time.Duration
+	InactivityTimeout      time.Duration
+	Retention              time.Duration
+	AllowedRedirectOrigins []string
+	CORSOrigins            []string
+	CookieName             string
+	CookieSecure           bool
+	AutoMigrate            bool
+	RequestTimeout         time.Duration
+	ShutdownTimeout        time.Duration
+	SweepInterval          time.Duration
+	DBMaxConns             int
+}
+
+// setting is one row of the settings table: flag name, variable, default.
+type setting struct {
+	flag, env, def, usage string
+	value                 *string
+}
+
+func settings() []*setting {
+	return []*setting{
+		{"database-url", "SESSIOND_DATABASE_URL", "postgres://postgres:postgres@localhost:5432/sessiond?sslmode=disable", "Postgres URL", nil},
+		{"addr", "SESSIOND_ADDR", ":8080", "address to listen on", nil},
+		{"api-keys", "SESSIOND_API_KEYS", "", "comma-separated backend API keys (sk_...); none: backend endpoints answer 401", nil},
+		{"session-mode", "SESSIOND_SESSION_MODE", "single", "single or multi", nil},
+		{"max-sessions-per-user", "SESSIOND_MAX_SESSIONS_PER_USER", "0", "active sessions per user; 0: no limit", nil},
+		{"session-lifetime", "SESSIOND_SESSION_LIFETIME", "168h", "how long a session lasts from its creation", nil},
+		{"inactivity-timeout", "SESSIOND_INACTIVITY_TIMEOUT", "0", "how long a session lasts from its last activity; 0: off", nil},
+		{"retention", "SESSIOND_RETENTION", "720h", "how long ended sessions are kept before the sweeper deletes them", nil},
+		{"allowed-redirect-origins", "SESSIOND_ALLOWED_REDIRECT_ORIGINS", "", "comma-separated origins an absolute redirect_url may point to", nil},
+		{"cors-origins", "SESSIOND_CORS_ORIGINS", "", "comma-separated origins allowed to call with credentials (CORS)", nil},
+		{"cookie-name", "SESSIOND_COOKIE_NAME", "__session", "name of the session cookie", nil},
+		{"cookie-secure", "SESSIOND_COOKIE_SECURE", "true", "mark the cleared cookie Secure", nil},
+		{"auto-migrate", "SESSIOND_AUTO_MIGRATE", "true", "run migrations at start (under golang-migrate's lock)", nil},
+		{"request-timeout", "SESSIOND_REQUEST_TIMEOUT", "5s", "bound on one request's work, database included; past it the answer is 503", nil},
+		{"shutdown-timeout", "SESSIOND_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests after SIGTERM", nil},
+		{"sweep-interval", "SESSIOND_SWEEP_INTERVAL", "1m", "how often the sweeper records expiry and deletes old sessions; 0: never", nil},
+		{"db-max-conns", "SESSIOND_DB_MAX_CONNS", "0", "database pool size; 0: pgx's default (4 per CPU, at least 4)", nil},
+	}
+}
+
+// parseConfig reads flags from args and variables through getenv, and
+// returns the config and the arguments left after the flags.
+func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (config, []string, error) {
+	fs := flag.NewFlagSet("sessiond", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	table := settings()
+	for _, s := range table {
+		// The flag's default is the documented one, never the
+		// environment's value: --help must not print an API key.
+		s.value = fs.String(s.flag, s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+	}
+	fs.Usage = func() {
+		fmt.Fprint(usageOut, `Usage: sessiond [command] [flags]
+
+Commands:
+  serve               run the HTTP service (the default)
+  migrate up          apply every migration
+  migrate down N      roll back N migrations
+  migrate version     print the schema version
+  healthcheck         exit 0 when /readyz answers 200 (for a container HEALTHCHECK)
+  version             print the version
+
+Settings (flag, or environment variable):
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, nil, err
+	}
+	setByFlag := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
+	for _, s := range table {
+		if v := getenv(s.env); v != "" && !setByFlag[s.flag] {
+			*s.value = v
+		}
+	}
+	get := func(env string) string {
+		for _, s := range table {
+			if s.env == env {
+				return *s.value
+			}
+		}
+		panic("unknown setting " + env)
+	}
+
+	var c config
+	var errs []string
+	bad := func(env, format string, a ...any) { errs = append(errs, env+": "+fmt.Sprintf(format, a...)) }
+	duration := func(env string, positive bool) time.Duration {
+		d, err := time.ParseDuration(get(env))
+		if err != nil || d < 0 || (positive && d == 0) {
+			bad(env, "want a duration like 168h or 30m (got %q)", get(env))
+		}
+		return d
+	}
+	boolean := func(env string) bool {
+		b, err := strconv.ParseBool(get(env))
+		if err != nil {
+			bad(env, "want true or false (got %q)", get(env))
+		}
+		return b
+	}
+	number := func(env string) int {
+		n, err := strconv.Atoi(get(env))
+		if err != nil || n < 0 {
+			bad(env, "want a whole number, 0 or more (got %q)", get(env))
+		}
+		return n
+	}
+
+	c.DatabaseURL = get("SESSIOND_DATABASE_URL")
+	c.Addr = get("SESSIOND_ADDR")
+	c.APIKeys = list(get("SESSIOND_API_KEYS"))
+	switch m := sessions.Mode(get("SESSIOND_SESSION_MODE")); m {
+	case sessions.ModeSingle, sessions.ModeMulti:
+		c.Mode = m
+	default:
+		bad("SESSIOND_SESSION_MODE", "want single or multi (got %q)", m)
+	}
+	c.MaxSessionsPerUser = number("SESSIOND_MAX_SESSIONS_PER_USER")
+	c.SessionLifetime = duration("SESSIOND_SESSION_LIFETIME", true)
+	c.InactivityTimeout = duration("SESSIOND_INACTIVITY_TIMEOUT", false)
+	c.Retention = duration("SESSIOND_RETENTION", false)
+	for _, o := range list(get("SESSIOND_ALLOWED_REDIRECT_ORIGINS")) {
+		origin, err := sessions.ParseOrigin(o)
+		if err != nil {
+			bad("SESSIOND_ALLOWED_REDIRECT_ORIGINS", "%v", err)
+		}
+		c.AllowedRedirectOrigins = append(c.AllowedRedirectOrigins, origin)
+	}
+	for _, o := range list(get("SESSIOND_CORS_ORIGINS")) {
+		origin, err := sessions.ParseOrigin(o)
+		if err != nil {
+			bad("SESSIOND_CORS_ORIGINS", "%v", err)
+		}
+		c.CORSOrigins = append(c.CORSOrigins, origin)
+	}
+	c.CookieName = get("SESSIOND_COOKIE_NAME")
+	if c.CookieName == "" || strings.ContainsAny(c.CookieName, " \t;,=\"") {
+		bad("SESSIOND_COOKIE_NAME", "want a cookie name (got %q)", c.CookieName)
+	}
+	c.CookieSecure = boolean("SESSIOND_COOKIE_SECURE")
+	c.AutoMigrate = boolean("SESSIOND_AUTO_MIGRATE")
+	c.RequestTimeout = duration("SESSIOND_REQUEST_TIMEOUT", true)
+	c.ShutdownTimeout = duration("SESSIOND_SHUTDOWN_TIMEOUT", false)
+	c.SweepInterval = duration("SESSIOND_SWEEP_INTERVAL", false)
+	c.DBMaxConns = number("SESSIOND_DB_MAX_CONNS")
+	if len(errs) > 0 {
+		return config{}, nil, fmt.Errorf("bad settings:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return c, fs.Args(), nil
+}
+
+func list(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

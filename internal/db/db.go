@@ -1,0 +1,122 @@
+// Package db is sessiond's Postgres storage: a pgx pool, the queries, the
+// transactions and the migration runner. It implements sessions.Store.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// Store implements sessions.Store on a pgx pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// Open connects a pool to the database at url. It does not wait for the
+// database: a service may start before Postgres and become ready later.
+func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error can quote the URL, password included.
+		return nil, errors.New("SESSIOND_DATABASE_URL is not a valid Postgres URL")
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes every connection of the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping reports whether the database answers; for /readyz.
+func (s *Store) Ping(ctx context.Context) error { return mapError(s.pool.Ping(ctx)) }
+
+// Pool is the underlying pool, for tests and benchmarks that query directly.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// maxTxAttempts bounds how often InTx runs a transaction that Postgres
+// aborted to break a deadlock or a serialization conflict.
+const maxTxAttempts = 3
+
+// InTx implements sessions.Store.
+func (s *Store) InTx(ctx context.Context, fn func(sessions.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+		err = s.runTx(ctx, fn)
+		if !retryable(err) {
+			break
+		}
+	}
+	return mapError(err)
+}
+
+func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if err := fn(txStore{tx}); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) &&
+		(pgErr.Code == "40P01" /* deadlock_detected */ || pgErr.Code == "40001" /* serialization_failure */)
+}
+
+// mapError turns what pgx returns into what sessions.Store promises: the
+// service's own errors pass through; an error that did not come from
+// Postgres itself (refused, reset, timed out) means the database is out of
+// reach, so it is sessions.ErrUnavailable with the cause kept for the log;
+// anything else stays an internal error.
+func mapError(err error) error {
+	var se *sessions.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil, errors.As(err, &se), errors.Is(err, context.Canceled):
+		return err
+	case errors.As(err, &pgErr):
+		switch pgErr.Code[:2] {
+		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
+			return fmt.Errorf("%w: %w", sessions.ErrUnavailable, err)
+		}
+		return fmt.Errorf("postgres: %w", err)
+	default:
+		return fmt.Errorf("%w: %w", sessions.ErrUnavailable, err)
+	}
+}
+
+// SessionByTokenHash implements sessions.Store.
+func (s *Store) SessionByTokenHash(ctx context.Context, h sessions.TokenHash) (sessions.Session, error) {
+	sess, err := scanSession(s.pool.QueryRow(ctx, selectSessionByTokenHash, h[:]))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sess, sessions.ErrSessionNotFound
+	}
+	return sess, mapError(err)
+}
+
+// TouchSession implements sessions.Store.
+func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, touchSession, id, at)
+	return mapError(err)
+}

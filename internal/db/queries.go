@@ -1,0 +1,233 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// sessionColumns are the columns scanSession reads, in its order.
+const sessionColumns = `id, user_id, client_id, status, created_at, last_active_at, expires_at, ended_at, user_agent, ip_address, metadata`
+
+const (
+	selectSessionByTokenHash = `SELECT ` + sessionColumns + ` FROM sessions WHERE token_hash = $1`
+	selectSessionByID        = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`
+	touchSession             = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
+)
+
+func scanSession(row pgx.Row) (sessions.Session, error) {
+	var s sessions.Session
+	var status string
+	err := row.Scan(&s.ID, &s.UserID, &s.ClientID, &status, &s.CreatedAt, &s.LastActiveAt,
+		&s.ExpiresAt, &s.EndedAt, &s.UserAgent, &s.IPAddress, &s.Metadata)
+	s.Status = sessions.Status(status)
+	s.CreatedAt, s.LastActiveAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastActiveAt.UTC(), s.ExpiresAt.UTC()
+	if s.EndedAt != nil {
+		t := s.EndedAt.UTC()
+		s.EndedAt = &t
+	}
+	return s, err
+}
+
+func collectSessions(rows pgx.Rows, err error) ([]sessions.Session, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (sessions.Session, error) { return scanSession(row) })
+}
+
+// txStore implements sessions.Tx inside one pgx transaction. Its errors
+// are mapped by Store.InTx.
+type txStore struct{ tx pgx.Tx }
+
+func (t txStore) CreateClient(ctx context.Context, id string, at time.Time) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO clients (id, created_at) VALUES ($1, $2)`, id, at)
+	return err
+}
+
+func (t txStore) LockClient(ctx context.Context, id string) error {
+	var one int
+	err := t.tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sessions.ErrClientNotFound
+	}
+	return err
+}
+
+func (t txStore) ClientExists(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)`, id).Scan(&ok)
+	return ok, err
+}
+
+func (t txStore) LockUser(ctx context.Context, userID string) error {
+	// ON CONFLICT DO UPDATE locks the existing row, or the one it inserts,
+	// until the transaction ends.
+	_, err := t.tx.Exec(ctx, `INSERT INTO session_users (user_id) VALUES ($1)
+		ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id`, userID)
+	return err
+}
+
+func (t txStore) Session(ctx context.Context, id string) (sessions.Session, error) {
+	s, err := scanSession(t.tx.QueryRow(ctx, selectSessionByID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, sessions.ErrSessionNotFound
+	}
+	return s, err
+}
+
+func (t txStore) ListSessions(ctx context.Context, f sessions.ListFilter) ([]sessions.Session, error) {
+	var w where
+	if f.UserID != "" {
+		w.add("user_id = $%d", f.UserID)
+	}
+	if f.ClientID != "" {
+		w.add("client_id = $%d", f.ClientID)
+	}
+	if f.Status != "" {
+		w.add("status = $%d", string(f.Status))
+	}
+	if f.BeforeID != "" {
+		w.add("id < $%d", f.BeforeID)
+	}
+	w.args = append(w.args, f.Limit)
+	sql := fmt.Sprintf(`SELECT %s FROM sessions WHERE %s ORDER BY id DESC LIMIT $%d`, sessionColumns, w, len(w.args))
+	return collectSessions(t.tx.Query(ctx, sql, w.args...))
+}
+
+func (t txStore) InsertSession(ctx context.Context, s sessions.Session, h sessions.TokenHash, actor string) error {
+	_, err := t.tx.Exec(ctx, `WITH created AS (
+		INSERT INTO sessions (id, token_hash, user_id, client_id, status, created_at, last_active_at, expires_at, user_agent, ip_address, metadata)
+		VALUES ($1, $2, $3, $4, 'active', $5, $5, $6, $7, $8, $9)
+		RETURNING id
+	)
+	INSERT INTO session_events (session_id, old_status, new_status, at, actor)
+	SELECT id, NULL, 'active', $5, $10 FROM created`,
+		s.ID, h[:], s.UserID, s.ClientID, s.CreatedAt, s.ExpiresAt, s.UserAgent, s.IPAddress, []byte(s.Metadata), actor)
+	return err
+}
+
+// endAndAudit wraps an UPDATE ... RETURNING of sessions that leave
+// 'active' so that one statement also writes their audit rows, with the
+// actor in the last argument.
+func endAndAudit(update string, actorArg int) string {
+	return fmt.Sprintf(`WITH ended AS (%s RETURNING %s),
+	audit AS (
+		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
+		SELECT id, 'active', status, ended_at, $%d FROM ended
+	)
+	SELECT %s FROM ended ORDER BY id DESC`, update, sessionColumns, actorArg, sessionColumns)
+}
+
+func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessions.Ending) ([]sessions.Session, error) {
+	w := where{args: []any{e.OwnClientID, string(e.Status), e.At}}
+	w.addSelector(sel)
+	w.args = append(w.args, e.Actor)
+	update := fmt.Sprintf(`UPDATE sessions
+		SET status = CASE WHEN client_id = $1 THEN 'ended' ELSE $2::text END, ended_at = $3
+		WHERE %s`, w)
+	return collectSessions(t.tx.Query(ctx, endAndAudit(update, len(w.args)), w.args...))
+}
+
+func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e sessions.Ending) ([]sessions.Session, error) {
+	update := `UPDATE sessions SET status = $2, ended_at = $3
+		WHERE status = 'active' AND id IN (
+			SELECT id FROM sessions WHERE user_id = $1 AND status = 'active'
+			ORDER BY last_active_at DESC, id DESC OFFSET $4)`
+	return collectSessions(t.tx.Query(ctx, endAndAudit(update, 5), userID, string(e.Status), e.At, keep, e.Actor))
+}
+
+func (t txStore) ExpireSessions(ctx context.Context, sel sessions.Selector, e sessions.Expiry, limit int) (int, error) {
+	w := where{args: []any{e.Now}}
+	w.addSelector(sel)
+	// A session expires at expires_at, or idle after its last activity if
+	// that comes first; ended_at records that moment. The idle term is
+	// left out when it is off, so the plan can use the expires_at index.
+	endedAt, past := "expires_at", "expires_at <= $1"
+	if e.IdleTimeout > 0 {
+		w.args = append(w.args, e.IdleTimeout.Microseconds())
+		idle := fmt.Sprintf("$%d * interval '1 microsecond'", len(w.args))
+		endedAt = fmt.Sprintf("LEAST(expires_at, last_active_at + %s)", idle)
+		past = fmt.Sprintf("(expires_at <= $1 OR last_active_at + %s <= $1)", idle)
+	}
+	w.conds = append(w.conds, past)
+	target := w.String()
+	if limit > 0 {
+		w.args = append(w.args, limit)
+		target = fmt.Sprintf(`status = 'active' AND id IN (SELECT id FROM sessions WHERE %s LIMIT $%d FOR UPDATE SKIP LOCKED)`, target, len(w.args))
+	}
+	w.args = append(w.args, sessions.SystemActor)
+	var n int
+	err := t.tx.QueryRow(ctx, fmt.Sprintf(`WITH expired AS (
+		UPDATE sessions SET status = 'expired', ended_at = %s WHERE %s RETURNING id
+	), audit AS (
+		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
+		SELECT id, 'active', 'expired', $1, $%d FROM expired
+	)
+	SELECT count(*) FROM expired`, endedAt, target, len(w.args)), w.args...).Scan(&n)
+	return n, err
+}
+
+func (t txStore) DeleteEndedBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	rows, err := t.tx.Query(ctx, `DELETE FROM sessions WHERE id IN (
+		SELECT id FROM sessions WHERE status <> 'active' AND ended_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+	) RETURNING client_id`, before, limit)
+	if err != nil {
+		return 0, err
+	}
+	clients, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(clients) == 0 {
+		return 0, err
+	}
+	// A client goes with its last session. One that a sign-in holds right
+	// now is skipped: it is about to have a session again.
+	_, err = t.tx.Exec(ctx, `DELETE FROM clients WHERE id IN (
+		SELECT c.id FROM clients c WHERE c.id = ANY($1)
+		AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.client_id = c.id)
+		FOR UPDATE SKIP LOCKED)`, clients)
+	return len(clients), err
+}
+
+// where builds the conditions of a query shaped by what is set, so each
+// shape gets its own prepared plan that uses the right index (a generic
+// "$1 = '' OR user_id = $1" plan would use none).
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends a condition whose %d is the placeholder number of v.
+func (w *where) add(cond string, v any) {
+	w.args = append(w.args, v)
+	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
+}
+
+// addSelector adds the active sessions that sel selects.
+func (w *where) addSelector(sel sessions.Selector) {
+	w.conds = append(w.conds, "status = 'active'")
+	if sel.SessionID != "" {
+		w.add("id = $%d", sel.SessionID)
+	}
+	if sel.UserID != "" {
+		w.add("user_id = $%d", sel.UserID)
+	}
+	if sel.ClientID != "" {
+		w.add("client_id = $%d", sel.ClientID)
+	}
+	if sel.ExceptSessionID != "" {
+		w.add("id <> $%d", sel.ExceptSessionID)
+	}
+}
+
+func (w where) String() string {
+	if len(w.conds) == 0 {
+		return "true"
+	}
+	return strings.Join(w.conds, " AND ")
+}

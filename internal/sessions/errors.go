@@ -1,0 +1,71 @@
+package sessions
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Codes are the stable, snake_case error codes of the public API. The api
+// package maps each one to an HTTP status in one place.
+const (
+	CodeInvalidRequest       = "invalid_request"
+	CodeInvalidID            = "invalid_id"
+	CodeInvalidRedirectURL   = "invalid_redirect_url"
+	CodeUnauthenticated      = "unauthenticated"
+	CodeForbidden            = "forbidden"
+	CodeSessionNotFound      = "session_not_found"
+	CodeClientNotFound       = "client_not_found"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeUnavailable          = "unavailable"
+	CodeInternal             = "internal"
+)
+
+// Error is the one error type callers of this package need to understand.
+// Message is safe to show to API clients; internal causes are wrapped with
+// %w by the code that logs them and never reach Message.
+type Error struct {
+	Code    string
+	Message string
+	// Fields names the offending inputs of an invalid_request, with a
+	// reason for each.
+	Fields map[string]string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the *Error in err's chain, or CodeInternal
+// for anything else: an unknown error is never described to a client.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Errors the service returns as they are, so they can be compared with
+// errors.Is; the response body always says the same thing for them, so an
+// attacker learns nothing from which one they got.
+var (
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated, Message: "The session token or API key is missing, malformed, unknown, or no longer active."}
+	ErrForbidden       = &Error{Code: CodeForbidden, Message: "This endpoint is only for backends authenticated with an API key."}
+	ErrSessionNotFound = &Error{Code: CodeSessionNotFound, Message: "No such session."}
+	ErrClientNotFound  = &Error{Code: CodeClientNotFound, Message: "No such client."}
+	ErrUnavailable     = &Error{Code: CodeUnavailable, Message: "The database is unavailable; try again shortly."}
+)
+
+// invalidFields collects per-field problems of one request.
+type invalidFields map[string]string
+
+func (f invalidFields) err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &Error{Code: CodeInvalidRequest, Message: "The request has invalid fields.", Fields: f}
+}

@@ -1,0 +1,58 @@
+package sessions
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+const maxRedirectURLLength = 2048
+
+// ParseOrigin normalises an allowed redirect origin such as
+// "https://app.example.com" or "http://localhost:3000".
+func ParseOrigin(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSuffix(s, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q is not an origin like https://app.example.com", s)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// checkRedirectURL accepts a relative path ("/", "/goodbye", never "//...")
+// or an absolute http(s) URL whose origin is allowed, and returns it as
+// given. Anything else is invalid_redirect_url.
+func checkRedirectURL(raw string, allowedOrigins []string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	bad := Errorf(CodeInvalidRedirectURL,
+		"redirect_url must be a relative path such as /goodbye or an absolute URL on an allowed origin.")
+	// Browsers read a backslash as a slash ("/\evil.com" is "//evil.com"),
+	// and control characters and spaces have no place in a URL we echo.
+	if len(raw) > maxRedirectURLLength || strings.ContainsFunc(raw, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || r == '\\'
+	}) {
+		return "", bad
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", bad
+	}
+	if strings.HasPrefix(raw, "/") {
+		if strings.HasPrefix(raw, "//") || u.Scheme != "" || u.Host != "" {
+			return "", bad
+		}
+		return raw, nil
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", bad
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	for _, allowed := range allowedOrigins {
+		if origin == allowed {
+			return raw, nil
+		}
+	}
+	return "", bad
+}

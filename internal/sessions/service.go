@@ -1,0 +1,569 @@
+package sessions
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ActivityInterval is how often, at most, verifying a session writes its
+// last_active_at: the hot path stays a read for the rest of the minute.
+const ActivityInterval = time.Minute
+
+// Limits of the inputs of a sign-in.
+const (
+	MaxMetadataBytes  = 4 << 10
+	MaxUserAgentBytes = 1024
+)
+
+// List page sizes.
+const (
+	DefaultListLimit = 20
+	MaxListLimit     = 100
+)
+
+// Config holds the settings the rules depend on.
+type Config struct {
+	Mode               Mode
+	MaxSessionsPerUser int           // 0: no limit
+	Lifetime           time.Duration // from creation
+	InactivityTimeout  time.Duration // from last activity; 0: off
+	Retention          time.Duration // how long ended sessions are kept
+	// AllowedRedirectOrigins are normalised by ParseOrigin.
+	AllowedRedirectOrigins []string
+	// Now is the clock; tests inject their own.
+	Now func() time.Time
+}
+
+// Service carries out sign-in, verification, sign-out and listing with
+// sessiond's rules. It is safe for concurrent use, across replicas too:
+// everything that must be atomic happens in one Store transaction.
+type Service struct {
+	store Store
+	cfg   Config
+}
+
+// NewService returns a service over store. A nil cfg.Now means time.Now.
+func NewService(store Store, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeSingle
+	}
+	return &Service{store: store, cfg: cfg}
+}
+
+// now is the service clock at the precision Postgres keeps, so a session
+// reads back exactly as it was written.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+func (s *Service) expiry(now time.Time) Expiry {
+	return Expiry{Now: now, IdleTimeout: s.cfg.InactivityTimeout}
+}
+
+// SignInInput is what a backend says about a new session.
+type SignInInput struct {
+	UserID    string
+	ClientID  string // empty: a new client
+	UserAgent string
+	IPAddress string
+	Metadata  json.RawMessage // a JSON object; empty means {}
+}
+
+// SignInResult is a new session, its token (shown only now), and the
+// sessions the sign-in replaced or evicted.
+type SignInResult struct {
+	Session Session
+	Token   string
+	Ended   []Ended
+}
+
+// SignIn creates a session. In one transaction, before the new session is
+// visible: in single mode every active session on the client is replaced,
+// in multi mode the same user's one; then, with a per-user limit N, the
+// user's least recently active sessions beyond N-1 are evicted.
+//
+// Only backends may sign in (ErrForbidden); an unknown client is
+// ErrClientNotFound.
+func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInResult, error) {
+	if !c.IsBackend() {
+		return SignInResult{}, ErrForbidden
+	}
+	in, err := validateSignIn(in)
+	if err != nil {
+		return SignInResult{}, err
+	}
+	token, err := newToken()
+	if err != nil {
+		return SignInResult{}, err
+	}
+	now := s.now()
+	sess := Session{
+		ID:           newID(sessionIDPrefix, now),
+		UserID:       in.UserID,
+		ClientID:     in.ClientID,
+		Status:       StatusActive,
+		CreatedAt:    now,
+		LastActiveAt: now,
+		ExpiresAt:    now.Add(s.cfg.Lifetime),
+		UserAgent:    in.UserAgent,
+		IPAddress:    in.IPAddress,
+		Metadata:     in.Metadata,
+	}
+	var ended []Ended
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		ended = ended[:0]
+		if in.ClientID == "" {
+			sess.ClientID = newID(clientIDPrefix, now)
+			if err := tx.CreateClient(ctx, sess.ClientID, now); err != nil {
+				return err
+			}
+		} else if err := tx.LockClient(ctx, in.ClientID); err != nil {
+			return err
+		}
+		if err := tx.LockUser(ctx, in.UserID); err != nil {
+			return err
+		}
+		// Sessions already past a bound are expired, not replaced or
+		// evicted, and do not count against the limit.
+		for _, sel := range []Selector{{ClientID: sess.ClientID}, {UserID: in.UserID}} {
+			if _, err := tx.ExpireSessions(ctx, sel, s.expiry(now), 0); err != nil {
+				return err
+			}
+		}
+		replace := Selector{ClientID: sess.ClientID}
+		if s.cfg.Mode == ModeMulti {
+			replace.UserID = in.UserID
+		}
+		ending := Ending{Status: StatusReplaced, At: now, Actor: c.actor()}
+		replaced, err := tx.EndSessions(ctx, replace, ending)
+		if err != nil {
+			return err
+		}
+		ended = appendEnded(ended, replaced)
+		if n := s.cfg.MaxSessionsPerUser; n > 0 {
+			ending.Status = StatusEvicted
+			evicted, err := tx.EvictSessions(ctx, in.UserID, n-1, ending)
+			if err != nil {
+				return err
+			}
+			ended = appendEnded(ended, evicted)
+		}
+		return tx.InsertSession(ctx, sess, HashToken(token), c.actor())
+	})
+	if err != nil {
+		return SignInResult{}, err
+	}
+	return SignInResult{Session: sess, Token: token, Ended: ended}, nil
+}
+
+func appendEnded(dst []Ended, ss []Session) []Ended {
+	for _, s := range ss {
+		dst = append(dst, Ended{ID: s.ID, Status: s.Status})
+	}
+	return dst
+}
+
+func validateSignIn(in SignInInput) (SignInInput, error) {
+	bad := invalidFields{}
+	if !ValidUserID(in.UserID) {
+		bad["user_id"] = "must be 1 to 255 bytes of printable UTF-8 without control characters"
+	}
+	if in.ClientID != "" && !ValidClientID(in.ClientID) {
+		return in, &Error{Code: CodeInvalidID, Message: "client_id is not a client ID (client_ followed by 26 base32 characters).",
+			Fields: map[string]string{"client_id": "malformed"}}
+	}
+	if len(in.UserAgent) > MaxUserAgentBytes || !utf8.ValidString(in.UserAgent) ||
+		strings.ContainsFunc(in.UserAgent, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		bad["user_agent"] = "must be at most 1024 bytes of UTF-8 without control characters"
+	}
+	if in.IPAddress != "" {
+		addr, err := netip.ParseAddr(in.IPAddress)
+		if err != nil || addr.Zone() != "" {
+			bad["ip_address"] = "must be an IPv4 or IPv6 address"
+		} else {
+			in.IPAddress = addr.Unmap().String()
+		}
+	}
+	if len(in.Metadata) == 0 || string(in.Metadata) == "null" {
+		in.Metadata = json.RawMessage(`{}`)
+	}
+	if len(in.Metadata) > MaxMetadataBytes {
+		bad["metadata"] = "must be at most 4 KiB"
+	} else if !isJSONObject(in.Metadata) {
+		bad["metadata"] = "must be a JSON object"
+	}
+	return in, bad.err()
+}
+
+func isJSONObject(b json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(b, &m) == nil && m != nil
+}
+
+// Authenticate returns the active session that token belongs to, and
+// counts the call as activity (written at most once per ActivityInterval).
+// A malformed token is refused without touching the store; a malformed,
+// unknown, ended or expired one is ErrUnauthenticated.
+//
+// There is no cache: a session ended a moment ago is refused now, on every
+// replica.
+func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
+	if !WellFormedToken(token) {
+		return Session{}, ErrUnauthenticated
+	}
+	sess, err := s.store.SessionByTokenHash(ctx, HashToken(token))
+	if errors.Is(err, ErrSessionNotFound) {
+		return Session{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	now := s.now()
+	if sess = sess.asOf(now, s.cfg.InactivityTimeout); sess.Status != StatusActive {
+		return Session{}, ErrUnauthenticated
+	}
+	if now.Sub(sess.LastActiveAt) >= ActivityInterval {
+		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
+			return Session{}, err
+		}
+		sess.LastActiveAt = now
+	}
+	return sess, nil
+}
+
+// EndResult is the answer of every ending call: the sessions it ended
+// (already-ended ones are left as they were and not listed) and the
+// accepted redirect URL.
+type EndResult struct {
+	Ended       []Session
+	RedirectURL string
+	// CallerEnded reports whether the caller's own session is among Ended.
+	CallerEnded bool
+}
+
+func (s *Service) endResult(c Caller, ended []Session, redirect string) EndResult {
+	r := EndResult{Ended: ended, RedirectURL: redirect}
+	for _, e := range ended {
+		if !c.IsBackend() && e.ID == c.Session.ID {
+			r.CallerEnded = true
+		}
+	}
+	return r
+}
+
+// SignOut is signOut() for a session holder. Without sessionID it ends the
+// caller's session in single mode, and every active session on the
+// caller's client in multi mode; with sessionID it ends exactly that
+// session, if it is on the caller's client or of the caller's user
+// (otherwise ErrSessionNotFound and nothing ends). A bad redirectURL is
+// invalid_redirect_url and nothing ends.
+func (s *Service) SignOut(ctx context.Context, c Caller, sessionID, redirectURL string) (EndResult, error) {
+	if c.IsBackend() {
+		return EndResult{}, errHolderOnly
+	}
+	if sessionID != "" {
+		return s.EndSession(ctx, c, sessionID, redirectURL)
+	}
+	sel := Selector{SessionID: c.Session.ID}
+	if s.cfg.Mode == ModeMulti {
+		sel = Selector{ClientID: c.Session.ClientID}
+	}
+	return s.end(ctx, c, sel, redirectURL, nil)
+}
+
+// errHolderOnly answers a backend that calls an endpoint about "my" session.
+var errHolderOnly = &Error{Code: CodeForbidden, Message: "This endpoint is only for session holders: present a session token."}
+
+// EndSession ends exactly one session. Backends may end any; a holder those
+// of its own user or on its own client, and any other is
+// ErrSessionNotFound, exactly as if it did not exist.
+func (s *Service) EndSession(ctx context.Context, c Caller, id, redirectURL string) (EndResult, error) {
+	if !ValidSessionID(id) {
+		return EndResult{}, errInvalidSessionID
+	}
+	return s.end(ctx, c, Selector{SessionID: id}, redirectURL, func(tx Tx) error {
+		sess, err := tx.Session(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !c.canSee(sess) {
+			return ErrSessionNotFound
+		}
+		return nil
+	})
+}
+
+// EndUserSessions ends every active session of the user on every client,
+// except exceptID when it is set ("sign out other devices"). Backends may
+// call it for any user, a holder for its own.
+func (s *Service) EndUserSessions(ctx context.Context, c Caller, userID, exceptID, redirectURL string) (EndResult, error) {
+	if err := s.checkUserAccess(c, userID); err != nil {
+		return EndResult{}, err
+	}
+	if exceptID != "" && !ValidSessionID(exceptID) {
+		return EndResult{}, errInvalidSessionID
+	}
+	return s.end(ctx, c, Selector{UserID: userID, ExceptSessionID: exceptID}, redirectURL, nil)
+}
+
+// EndClientSessions ends every active session on the client ("sign out of
+// all accounts" on one device). Backends may call it for any client, a
+// holder for its own; any other client is ErrClientNotFound.
+func (s *Service) EndClientSessions(ctx context.Context, c Caller, clientID, redirectURL string) (EndResult, error) {
+	if err := checkClientID(clientID); err != nil {
+		return EndResult{}, err
+	}
+	return s.end(ctx, c, Selector{ClientID: clientID}, redirectURL, func(tx Tx) error {
+		return s.checkClientAccess(ctx, tx, c, clientID)
+	})
+}
+
+// end is every ending call: check the redirect URL first (nothing ends on a
+// bad one), then in one transaction check access, record what has expired,
+// and end the selected active sessions with the caller's statuses.
+func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL string, check func(Tx) error) (EndResult, error) {
+	redirect, err := checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins)
+	if err != nil {
+		return EndResult{}, err
+	}
+	now := s.now()
+	var ended []Session
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExpireSessions(ctx, sel, s.expiry(now), 0); err != nil {
+			return err
+		}
+		ended, err = tx.EndSessions(ctx, sel, c.ending(Ending{At: now}))
+		return err
+	})
+	if err != nil {
+		return EndResult{}, err
+	}
+	return s.endResult(c, ended, redirect), nil
+}
+
+var errInvalidSessionID = &Error{Code: CodeInvalidID, Message: "Not a session ID (sess_ followed by 26 base32 characters)."}
+
+func checkClientID(id string) error {
+	if !ValidClientID(id) {
+		return &Error{Code: CodeInvalidID, Message: "Not a client ID (client_ followed by 26 base32 characters)."}
+	}
+	return nil
+}
+
+// checkUserAccess lets backends act on any user and holders on their own.
+// For any other user a holder gets forbidden: the answer is the same
+// whether or not the user has sessions, so it reveals nothing.
+func (s *Service) checkUserAccess(c Caller, userID string) error {
+	if !ValidUserID(userID) {
+		return &Error{Code: CodeInvalidID, Message: "Not a user ID (1 to 255 bytes of printable UTF-8)."}
+	}
+	if !c.IsBackend() && c.Session.UserID != userID {
+		return &Error{Code: CodeForbidden, Message: "A session holder may only act on its own user's sessions."}
+	}
+	return nil
+}
+
+// checkClientAccess lets backends act on any existing client and holders
+// on their own; any other client is ErrClientNotFound.
+func (s *Service) checkClientAccess(ctx context.Context, tx Tx, c Caller, clientID string) error {
+	if !c.IsBackend() {
+		if c.Session.ClientID != clientID {
+			return ErrClientNotFound
+		}
+		return nil
+	}
+	ok, err := tx.ClientExists(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrClientNotFound
+	}
+	return nil
+}
+
+// GetSession returns one session as of now. Backends may read any; a
+// holder those of its own user or on its own client.
+func (s *Service) GetSession(ctx context.Context, c Caller, id string) (Session, error) {
+	if !ValidSessionID(id) {
+		return Session{}, errInvalidSessionID
+	}
+	var sess Session
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		sess, err = tx.Session(ctx, id)
+		return err
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	if !c.canSee(sess) {
+		return Session{}, ErrSessionNotFound
+	}
+	return sess.asOf(s.now(), s.cfg.InactivityTimeout), nil
+}
+
+// ListQuery is a request for one page of a list.
+type ListQuery struct {
+	Status string // a status, "all", or empty for active
+	Limit  int    // 0: DefaultListLimit
+	Cursor string // empty: the first page
+}
+
+// Page is one page of a list, newest first. NextCursor is empty on the
+// last page.
+type Page struct {
+	Sessions   []Session
+	NextCursor string
+}
+
+// ListUserSessions lists the user's sessions. Backends may list any user,
+// a holder its own.
+func (s *Service) ListUserSessions(ctx context.Context, c Caller, userID string, q ListQuery) (Page, error) {
+	if err := s.checkUserAccess(c, userID); err != nil {
+		return Page{}, err
+	}
+	return s.list(ctx, ListFilter{UserID: userID}, q, nil)
+}
+
+// ListClientSessions lists the sessions on a client (the account
+// switcher). Backends may list any client, a holder its own.
+func (s *Service) ListClientSessions(ctx context.Context, c Caller, clientID string, q ListQuery) (Page, error) {
+	if err := checkClientID(clientID); err != nil {
+		return Page{}, err
+	}
+	return s.list(ctx, ListFilter{ClientID: clientID}, q, func(tx Tx) error {
+		return s.checkClientAccess(ctx, tx, c, clientID)
+	})
+}
+
+func (s *Service) list(ctx context.Context, f ListFilter, q ListQuery, check func(Tx) error) (Page, error) {
+	if err := parseListQuery(&f, q); err != nil {
+		return Page{}, err
+	}
+	limit := f.Limit
+	f.Limit++ // one more tells whether there is a next page
+	now := s.now()
+	var page []Session
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
+		// Record expiry first, so the status filter sees it.
+		if _, err := tx.ExpireSessions(ctx, Selector{UserID: f.UserID, ClientID: f.ClientID}, s.expiry(now), 0); err != nil {
+			return err
+		}
+		var err error
+		page, err = tx.ListSessions(ctx, f)
+		return err
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	var next string
+	if len(page) > limit {
+		page = page[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].ID))
+	}
+	return Page{Sessions: page, NextCursor: next}, nil
+}
+
+func parseListQuery(f *ListFilter, q ListQuery) error {
+	bad := invalidFields{}
+	switch q.Status {
+	case "":
+		f.Status = StatusActive
+	case "all":
+		f.Status = ""
+	default:
+		st, ok := ParseStatus(q.Status)
+		if !ok {
+			bad["status"] = "must be one of active, ended, revoked, replaced, evicted, expired, all"
+		}
+		f.Status = st
+	}
+	switch {
+	case q.Limit == 0:
+		f.Limit = DefaultListLimit
+	case q.Limit < 1 || q.Limit > MaxListLimit:
+		bad["limit"] = "must be from 1 to 100"
+	default:
+		f.Limit = q.Limit
+	}
+	if q.Cursor != "" {
+		id, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || !ValidSessionID(string(id)) {
+			bad["cursor"] = "is not a cursor this service returned"
+		}
+		f.BeforeID = string(id)
+	}
+	return bad.err()
+}
+
+// SweepResult counts what one sweep did.
+type SweepResult struct {
+	Expired int
+	Deleted int
+}
+
+// sweepBatch bounds each sweeper statement, so it never holds many locks.
+const sweepBatch = 1000
+
+// Sweep records the status of sessions past a bound as expired and
+// deletes sessions that ended more than the retention ago, in batches.
+func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
+	var r SweepResult
+	now := s.now()
+	for {
+		var n int
+		err := s.store.InTx(ctx, func(tx Tx) error {
+			var err error
+			n, err = tx.ExpireSessions(ctx, Selector{}, s.expiry(now), sweepBatch)
+			return err
+		})
+		if err != nil {
+			return r, err
+		}
+		if r.Expired += n; n < sweepBatch {
+			break
+		}
+	}
+	for {
+		var n int
+		err := s.store.InTx(ctx, func(tx Tx) error {
+			var err error
+			n, err = tx.DeleteEndedBefore(ctx, now.Add(-s.cfg.Retention), sweepBatch)
+			return err
+		})
+		if err != nil {
+			return r, err
+		}
+		if r.Deleted += n; n < sweepBatch {
+			break
+		}
+	}
+	return r, nil
+}
+
+// CurrentSession is "who am I": the holder's own session, already
+// verified by Authenticate. A backend has no session of its own.
+func (s *Service) CurrentSession(c Caller) (Session, error) {
+	if c.IsBackend() {
+		return Session{}, errHolderOnly
+	}
+	return *c.Session, nil
+}

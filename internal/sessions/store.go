@@ -1,0 +1,101 @@
+package sessions
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the storage the service needs. internal/db implements it on
+// Postgres; every rule that must hold under concurrency is made to hold
+// there, with row locks and constraints, never with in-process locks.
+//
+// Methods return ErrSessionNotFound, ErrClientNotFound or ErrUnavailable as
+// they say; any other error is internal.
+type Store interface {
+	// SessionByTokenHash returns the session whose token hashes to h, or
+	// ErrSessionNotFound. It is the hot path: one index lookup, no cache.
+	SessionByTokenHash(ctx context.Context, h TokenHash) (Session, error)
+	// TouchSession records activity: it sets last_active_at to at if the
+	// session is still active and last_active_at is earlier.
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	// InTx runs fn in one transaction, committed when fn returns nil and
+	// rolled back otherwise. fn may run more than once when the database
+	// asks for a retry (a deadlock or serialization failure), so it must
+	// not have effects outside tx.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// Tx is what the service does inside one transaction.
+type Tx interface {
+	// CreateClient inserts a new client.
+	CreateClient(ctx context.Context, id string, at time.Time) error
+	// LockClient takes the client's row lock until the transaction ends,
+	// serialising sign-ins on one client; ErrClientNotFound if none.
+	LockClient(ctx context.Context, id string) error
+	// ClientExists reports whether the client exists.
+	ClientExists(ctx context.Context, id string) (bool, error)
+	// LockUser takes the user's lock row until the transaction ends,
+	// serialising sign-ins of one user.
+	LockUser(ctx context.Context, userID string) error
+
+	// Session returns one session as stored, or ErrSessionNotFound.
+	Session(ctx context.Context, id string) (Session, error)
+	// ListSessions returns the sessions that f selects, newest first.
+	ListSessions(ctx context.Context, f ListFilter) ([]Session, error)
+	// InsertSession stores a new active session and its audit row.
+	InsertSession(ctx context.Context, s Session, h TokenHash, actor string) error
+
+	// ExpireSessions marks the active sessions that sel selects and that
+	// are past a bound (see Expiry) as expired, with audit rows, and
+	// returns how many it marked. limit > 0 bounds the batch and skips rows
+	// other transactions hold (the sweeper); limit 0 takes them all.
+	ExpireSessions(ctx context.Context, sel Selector, e Expiry, limit int) (int, error)
+	// EndSessions ends every active session that sel selects, in one
+	// statement with its audit rows, and returns them as ended.
+	EndSessions(ctx context.Context, sel Selector, e Ending) ([]Session, error)
+	// EvictSessions ends the user's active sessions beyond the keep most
+	// recently active ones, and returns them as ended.
+	EvictSessions(ctx context.Context, userID string, keep int, e Ending) ([]Session, error)
+	// DeleteEndedBefore deletes at most limit sessions that ended before t,
+	// and clients left with no session that were created before t.
+	DeleteEndedBefore(ctx context.Context, t time.Time, limit int) (int, error)
+}
+
+// Selector picks active sessions by the fields that are set; it must set
+// at least one, except for the sweeper's ExpireSessions, where an empty
+// Selector means every session.
+type Selector struct {
+	SessionID string
+	UserID    string
+	ClientID  string
+	// ExceptSessionID keeps one session out of the selection.
+	ExceptSessionID string
+}
+
+// Ending says what the sessions a statement ends become.
+type Ending struct {
+	// Status is the new status of every ended session not on OwnClientID.
+	Status Status
+	// OwnClientID, when set, is the acting session's client: sessions on it
+	// become StatusEnded (signed out from their own client).
+	OwnClientID string
+	At          time.Time
+	Actor       string
+}
+
+// Expiry describes the bounds of an active session at Now: it expires at
+// its expires_at, or IdleTimeout after its last_active_at when IdleTimeout
+// is positive, whichever comes first; ended_at is that moment.
+type Expiry struct {
+	Now         time.Time
+	IdleTimeout time.Duration
+}
+
+// ListFilter selects sessions of one user or one client for a list page.
+type ListFilter struct {
+	UserID   string
+	ClientID string
+	Status   Status // empty: every status
+	BeforeID string // empty: from the newest
+	Limit    int
+}
