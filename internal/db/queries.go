@@ -196,7 +196,7 @@ func (t txStore) DeleteEndedBefore(ctx context.Context, before time.Time, limit 
 
 // where builds the conditions of a query shaped by what is set, so each
 // shape gets its own prepared plan that uses the right index (a generic
-// "$1 = ” OR user_id = $1" plan would use none).
+// plan for "user_id = $1 or $1 is empty" would use none).
 type where struct {
 	conds []string
 	args  []any
