@@ -21,7 +21,19 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit up down images vet
+.PHONY: test unit up down smoke images vet
+
+## up: sessiond and Postgres with Docker Compose on http://localhost:8080
+up:
+	scripts/compose.sh up
+
+## down: stop them (make down ARGS=-v also removes the database volume)
+down:
+	scripts/compose.sh down $(ARGS)
+
+## smoke: compose up, sign-in/sign-out through port 8080, down -v
+smoke:
+	scripts/compose.sh smoke
 
 ## test: every test, against real Postgres containers
 test: images
