@@ -73,11 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	started := time.Now()
-	if cfg.AutoMigrate {
-		if err := migrateUp(ctx, cfg.DatabaseURL, logger); err != nil {
-			return err
-		}
-	}
+	// The pool connects lazily, so everything below up to the migrations
+	// checks settings without touching the database.
 	store, err := db.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
 	if err != nil {
 		return err
@@ -110,6 +107,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	if len(cfg.APIKeys) == 0 {
 		logger.Warn("no API key configured: backend endpoints answer 401 (set SESSIOND_API_KEYS)")
+	}
+	if cfg.AutoMigrate {
+		if err := migrateUp(ctx, cfg.DatabaseURL, logger); err != nil {
+			return err
+		}
 	}
 
 	srv := &http.Server{
