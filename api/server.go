@@ -68,6 +68,10 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	r.UseRawPath = true
 	r.UnescapePathValues = true
 	r.HandleMethodNotAllowed = true
+	// A path with a stray trailing slash is an unknown route (404
+	// not_found), not a redirect that bypasses the middleware and its
+	// no-store header.
+	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
 
 	m := newMetrics(cfg.Registry)
