@@ -131,7 +131,12 @@ func (h *handlers) whoAmI(c *gin.Context) {
 
 // signOut is DELETE /session.
 func (h *handlers) signOut(c *gin.Context) {
-	res, err := h.svc.SignOut(c.Request.Context(), callerOf(c), c.Query("session_id"), c.Query("redirect_url"))
+	id, err := optionalIDQuery(c, "session_id")
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	res, err := h.svc.SignOut(c.Request.Context(), callerOf(c), id, c.Query("redirect_url"))
 	h.writeEnded(c, res, err)
 }
 
@@ -160,7 +165,12 @@ func (h *handlers) listUserSessions(c *gin.Context) {
 }
 
 func (h *handlers) endUserSessions(c *gin.Context) {
-	res, err := h.svc.EndUserSessions(c.Request.Context(), callerOf(c), c.Param("id"), c.Query("except"), c.Query("redirect_url"))
+	except, err := optionalIDQuery(c, "except")
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	res, err := h.svc.EndUserSessions(c.Request.Context(), callerOf(c), c.Param("id"), except, c.Query("redirect_url"))
 	h.writeEnded(c, res, err)
 }
 
@@ -177,6 +187,17 @@ func (h *handlers) listClientSessions(c *gin.Context) {
 func (h *handlers) endClientSessions(c *gin.Context) {
 	res, err := h.svc.EndClientSessions(c.Request.Context(), callerOf(c), c.Param("id"), c.Query("redirect_url"))
 	h.writeEnded(c, res, err)
+}
+
+// optionalIDQuery reads an optional session ID parameter. Present but
+// empty is invalid_id, not "absent": an empty ?except= must not widen
+// "sign out other devices" into "sign out everywhere".
+func optionalIDQuery(c *gin.Context, name string) (string, error) {
+	v, present := c.GetQuery(name)
+	if present && v == "" {
+		return "", &sessions.Error{Code: sessions.CodeInvalidID, Message: name + " is empty: leave it out, or give a session ID."}
+	}
+	return v, nil
 }
 
 // writeEnded answers an ending call. When the caller came with the cookie

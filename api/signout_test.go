@@ -318,3 +318,15 @@ func TestCookie(t *testing.T) {
 		r.wantProblem(t, http.StatusUnauthorized, "unauthenticated")
 	})
 }
+
+func TestEmptyIDParameterIsRejected(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, multiMode)
+	w := newWorld(t, e, true)
+	// Leaving the value out must not widen the sign-out to every session.
+	e.do(t, http.MethodDelete, "/users/alice/sessions?except=", bearer(w.aliceHere.Token), nil).
+		wantProblem(t, http.StatusBadRequest, "invalid_id")
+	e.do(t, http.MethodDelete, "/session?session_id=", bearer(w.aliceHere.Token), nil).
+		wantProblem(t, http.StatusBadRequest, "invalid_id")
+	e.wantActive(t, w.aliceHere, w.aliceThere, w.bobHere, w.carol)
+}
