@@ -157,27 +157,34 @@ func (t txStore) ExpireSessions(ctx context.Context, sel sessions.Selector, e se
 		past = fmt.Sprintf("(expires_at <= $1 OR last_active_at + %s <= $1)", idle)
 	}
 	w.conds = append(w.conds, past)
-	target := w.String()
+	target, batch := w.String(), ""
 	if limit > 0 {
+		// The batch is a materialized CTE: as an IN (subquery) the planner
+		// may rescan it for every row, and each rescan skips the rows this
+		// statement has just updated and takes the next ones, so the LIMIT
+		// would not bound the batch.
 		w.args = append(w.args, limit)
-		target = fmt.Sprintf(`status = 'active' AND id IN (SELECT id FROM sessions WHERE %s LIMIT $%d FOR UPDATE SKIP LOCKED)`, target, len(w.args))
+		batch = fmt.Sprintf(`batch AS MATERIALIZED (SELECT id FROM sessions WHERE %s LIMIT $%d FOR UPDATE SKIP LOCKED), `, target, len(w.args))
+		target = `status = 'active' AND id IN (SELECT id FROM batch)`
 	}
 	w.args = append(w.args, sessions.SystemActor)
 	var n int
-	err := t.tx.QueryRow(ctx, fmt.Sprintf(`WITH expired AS (
+	err := t.tx.QueryRow(ctx, fmt.Sprintf(`WITH %sexpired AS (
 		UPDATE sessions SET status = 'expired', ended_at = %s WHERE %s RETURNING id
 	), audit AS (
 		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
 		SELECT id, 'active', 'expired', $1, $%d FROM expired
 	)
-	SELECT count(*) FROM expired`, endedAt, target, len(w.args)), w.args...).Scan(&n)
+	SELECT count(*) FROM expired`, batch, endedAt, target, len(w.args)), w.args...).Scan(&n)
 	return n, err
 }
 
 func (t txStore) DeleteEndedBefore(ctx context.Context, before time.Time, limit int) (int, error) {
-	rows, err := t.tx.Query(ctx, `DELETE FROM sessions WHERE id IN (
+	// A materialized batch, for the reason ExpireSessions gives.
+	rows, err := t.tx.Query(ctx, `WITH batch AS MATERIALIZED (
 		SELECT id FROM sessions WHERE status <> 'active' AND ended_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
-	) RETURNING client_id`, before, limit)
+	)
+	DELETE FROM sessions WHERE id IN (SELECT id FROM batch) RETURNING client_id`, before, limit)
 	if err != nil {
 		return 0, err
 	}
