@@ -21,7 +21,7 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit up down smoke images vet
+.PHONY: test unit fuzz up down smoke images vet
 
 ## up: sessiond and Postgres with Docker Compose on http://localhost:8080
 up:
@@ -38,6 +38,21 @@ smoke:
 ## test: every test, against real Postgres containers
 test: images
 	eval "$$(scripts/ensure-images.sh)"; go test $(GO_TEST_FLAGS) ./...
+
+# Fuzz targets, by package. `go test -fuzz` takes one target at a time;
+# under plain `go test` each runs only its seeds (f.Add and
+# testdata/fuzz/<target>/), so `make test` covers those too.
+FUZZTIME ?= 10s
+FUZZ_SESSIONS := FuzzIDs FuzzUserID FuzzWellFormedToken FuzzCheckRedirectURL FuzzParseOrigin FuzzParseListQuery FuzzSignInInput
+# The api targets each run one fuzzing worker (-parallel 1): every worker
+# process starts its own Postgres container, and one gets more done.
+FUZZ_API := FuzzSignInBody FuzzListQuery FuzzEndingQuery FuzzPathIDs FuzzCredentials
+
+## fuzz: run every fuzz target for FUZZTIME each (the api ones against Postgres)
+fuzz: images
+	eval "$$(scripts/ensure-images.sh)"; \
+	for t in $(FUZZ_SESSIONS); do go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./internal/sessions || exit 1; done; \
+	for t in $(FUZZ_API); do go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 1 ./api || exit 1; done
 
 ## unit: only the tests that need no Docker
 unit:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -26,7 +27,13 @@ import (
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain runs the package against one Postgres container, with every
+// log line of the run captured, and then fails the run if the log holds a
+// session token or an API key (secrets_test.go).
+func TestMain(m *testing.M) {
+	captureLogs()
+	os.Exit(checkLogsForSecrets(pgtest.Run(m)))
+}
 
 // apiKey is the backend key every test server accepts.
 const apiKey = "sk_test_0123456789abcdef"
@@ -76,7 +83,7 @@ func allowRedirectOrigins(origins ...string) option {
 
 // newEnv starts a sessiond in single mode with a 168h lifetime, unless
 // options say otherwise.
-func newEnv(t *testing.T, opts ...option) *testEnv {
+func newEnv(t testing.TB, opts ...option) *testEnv {
 	t.Helper()
 	store := pgtest.NewStore(t)
 	return newEnvOn(t, store, opts...)
@@ -84,11 +91,12 @@ func newEnv(t *testing.T, opts ...option) *testEnv {
 
 // newEnvOn starts another sessiond on an existing store's database: a
 // second replica.
-func newEnvOn(t *testing.T, store *db.Store, opts ...option) *testEnv {
+func newEnvOn(t testing.TB, store *db.Store, opts ...option) *testEnv {
 	t.Helper()
 	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
 	scfg := sessions.Config{Mode: sessions.ModeSingle, Lifetime: 168 * time.Hour, Retention: 720 * time.Hour, Now: clock.Now}
-	acfg := api.Config{APIKeys: []string{apiKey}, CookieSecure: true, Ready: store.Ping, OpenAPI: sessiond.OpenAPI, RequestTimeout: 10 * time.Second}
+	acfg := api.Config{APIKeys: []string{apiKey}, CookieSecure: true, Ready: store.Ping, OpenAPI: sessiond.OpenAPI, RequestTimeout: 10 * time.Second, ReadyTimeout: 10 * time.Second,
+		Logger: capturedLogger}
 	for _, o := range opts {
 		o(&scfg, &acfg)
 	}
@@ -97,7 +105,7 @@ func newEnvOn(t *testing.T, store *db.Store, opts ...option) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(handler)
+	srv := httptest.NewServer(countServed(handler))
 	t.Cleanup(srv.Close)
 	return &testEnv{
 		URL:   srv.URL,
@@ -111,7 +119,7 @@ func newEnvOn(t *testing.T, store *db.Store, opts ...option) *testEnv {
 // contractCheck validates every response against openapi.yaml, so the
 // document cannot drift from the server.
 type contractCheck struct {
-	t    *testing.T
+	t    testing.TB
 	base http.RoundTripper
 }
 

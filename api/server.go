@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-contrib/cors"
@@ -34,6 +35,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Ready reports whether the service can serve (the database answers).
 	Ready func(context.Context) error
+	// ReadyTimeout bounds Ready; 0 means 800 ms.
+	ReadyTimeout time.Duration
 	// OpenAPI is the document served at /openapi.yaml.
 	OpenAPI []byte
 	// Registry receives the HTTP metrics and is served at /metrics.
@@ -49,6 +52,9 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	}
 	if cfg.CookieName == "" {
 		cfg.CookieName = "__session"
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = defaultReadyTimeout
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -77,14 +83,14 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	m := newMetrics(cfg.Registry)
 	r.Use(withRequestID, accessLog(cfg.Logger), m.observe, recoverProblem, secureHeaders, limits(cfg))
 	if len(cfg.CORSOrigins) > 0 {
-		r.Use(cors.New(cors.Config{
+		r.Use(onlyForOrigins(cfg.CORSOrigins, cors.New(cors.Config{
 			AllowOrigins:     cfg.CORSOrigins,
 			AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
 			AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-ID"},
 			ExposeHeaders:    []string{"X-Request-ID"},
 			AllowCredentials: true,
 			MaxAge:           10 * time.Minute,
-		}))
+		})))
 	}
 	r.NoRoute(func(c *gin.Context) { writeError(c, sessions.Errorf(codeNotFound, "No such endpoint.")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -94,7 +100,11 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		if cfg.Ready != nil {
-			if err := cfg.Ready(c.Request.Context()); err != nil {
+			// Answer within a probe's usual 1 s budget even when the
+			// database hangs instead of refusing.
+			ctx, cancel := context.WithTimeout(c.Request.Context(), cfg.ReadyTimeout)
+			defer cancel()
+			if err := cfg.Ready(ctx); err != nil {
 				writeError(c, err)
 				return
 			}
@@ -118,6 +128,10 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 }
 
 const requestIDHeader = "X-Request-ID"
+
+// defaultReadyTimeout bounds the database check of /readyz so it answers
+// within a probe's usual 1 s budget.
+const defaultReadyTimeout = 800 * time.Millisecond
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
@@ -154,6 +168,23 @@ func accessLog(logger *slog.Logger) gin.HandlerFunc {
 			slog.Int("status", c.Writer.Status()),
 			slog.Duration("duration", time.Since(start)),
 		)
+	}
+}
+
+// onlyForOrigins runs the CORS middleware for requests from the allowed
+// origins only. gin-contrib/cors answers any other origin with a bare 403
+// that is not problem+json (and not in openapi.yaml); such a request is
+// instead served as if CORS were off: no Access-Control-* headers, so a
+// browser keeps the answer from the page and fails the preflight.
+func onlyForOrigins(origins []string, corsMiddleware gin.HandlerFunc) gin.HandlerFunc {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[strings.ToLower(strings.TrimSpace(o))] = true
+	}
+	return func(c *gin.Context) {
+		if allowed[c.GetHeader("Origin")] {
+			corsMiddleware(c)
+		}
 	}
 }
 

@@ -32,6 +32,7 @@ type config struct {
 	ShutdownTimeout        time.Duration
 	SweepInterval          time.Duration
 	DBMaxConns             int
+	PprofAddr              string
 }
 
 // setting is one row of the settings table: flag name, variable, default.
@@ -59,6 +60,7 @@ func settings() []*setting {
 		{"shutdown-timeout", "SESSIOND_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests after SIGTERM", nil},
 		{"sweep-interval", "SESSIOND_SWEEP_INTERVAL", "1m", "how often the sweeper records expiry and deletes old sessions; 0: never", nil},
 		{"db-max-conns", "SESSIOND_DB_MAX_CONNS", "0", "database pool size; 0: pgx's default (4 per CPU, at least 4)", nil},
+		{"pprof-addr", "SESSIOND_PPROF_ADDR", "", "serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); empty: off", nil},
 	}
 }
 
@@ -169,6 +171,7 @@ Settings (flag, or environment variable):
 	c.ShutdownTimeout = duration("SESSIOND_SHUTDOWN_TIMEOUT", false)
 	c.SweepInterval = duration("SESSIOND_SWEEP_INTERVAL", false)
 	c.DBMaxConns = number("SESSIOND_DB_MAX_CONNS")
+	c.PprofAddr = get("SESSIOND_PPROF_ADDR")
 	if len(errs) > 0 {
 		return config{}, nil, fmt.Errorf("bad settings:\n  %s", strings.Join(errs, "\n  "))
 	}

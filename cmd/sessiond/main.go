@@ -114,16 +114,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	}
 
-	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := api.NewHTTPServer(cfg.Addr, handler, api.DefaultServerLimits, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -131,6 +122,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	sweepCtx, stopSweeper := context.WithCancel(ctx)
 	defer stopSweeper()
 	go sweep(sweepCtx, svc, cfg.SweepInterval, logger)
+	if cfg.PprofAddr != "" {
+		go servePprof(sweepCtx, cfg.PprofAddr, logger)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -50,6 +50,9 @@ func (s *Store) Ping(ctx context.Context) error { return mapError(s.pool.Ping(ct
 // Pool is the underlying pool, for tests and benchmarks that query directly.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// rollbackTimeout bounds the rollback of a failed transaction.
+const rollbackTimeout = 2 * time.Second
+
 // maxTxAttempts bounds how often InTx runs a transaction that Postgres
 // aborted to break a deadlock or a serialization conflict.
 const maxTxAttempts = 3
@@ -71,7 +74,14 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	defer func() {
+		// A no-op after Commit. Bounded, so a frozen database cannot hold
+		// the request past its deadline; pgx closes the connection when
+		// the rollback fails.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if err := fn(txStore{tx}); err != nil {
 		return err
 	}

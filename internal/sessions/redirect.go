@@ -10,13 +10,29 @@ const maxRedirectURLLength = 2048
 
 // ParseOrigin normalises an allowed redirect origin such as
 // "https://app.example.com" or "http://localhost:3000".
+// Origins are printable ASCII: an international domain is given in
+// punycode, as browsers send it.
 func ParseOrigin(s string) (string, error) {
 	u, err := url.Parse(strings.TrimSuffix(s, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+	if err != nil || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '\\' }) || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" ||
 		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("%q is not an origin like https://app.example.com", s)
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+	origin := originOf(u)
+	if strings.ContainsFunc(origin, func(r rune) bool { return r <= ' ' || r >= 0x7f }) { // "http://%80" unescaped
+		return "", fmt.Errorf("%q is not an origin like https://app.example.com", s)
+	}
+	return origin, nil
+}
+
+// originOf is u's origin as a browser writes it: lower case, without the
+// scheme's default port.
+func originOf(u *url.URL) string {
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if port := u.Port(); (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return scheme + "://" + host
 }
 
 // checkRedirectURL accepts a relative path ("/", "/goodbye", never "//...")
@@ -45,10 +61,10 @@ func checkRedirectURL(raw string, allowedOrigins []string) (string, error) {
 		}
 		return raw, nil
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil {
 		return "", bad
 	}
-	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	origin := originOf(u)
 	for _, allowed := range allowedOrigins {
 		if origin == allowed {
 			return raw, nil

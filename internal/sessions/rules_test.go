@@ -97,8 +97,9 @@ func TestExpiry(t *testing.T) {
 func TestRedirectURLs(t *testing.T) {
 	allowed := []string{"https://app.example.com"}
 	for raw, ok := range map[string]bool{
-		"": true, "/": true, "/bye?x=1": true, "https://app.example.com/x": true,
-		"//evil.com": false, `/\evil.com`: false, "https://evil.com": false, "ftp://app.example.com": false,
+		"": true, "/": true, "/bye?x=1": true, "https://app.example.com/x": true, "https://app.example.com:443/x": true,
+		"https://app.example.com:8443/x": false,
+		"//evil.com":                     false, `/\evil.com`: false, "https://evil.com": false, "ftp://app.example.com": false,
 		"https://user@app.example.com/": false, "relative": false, "/a b": false, "/\x7f": false,
 	} {
 		got, err := checkRedirectURL(raw, allowed)
@@ -109,7 +110,9 @@ func TestRedirectURLs(t *testing.T) {
 			t.Errorf("checkRedirectURL(%q): code %s", raw, ErrorCode(err))
 		}
 	}
-	for in, want := range map[string]string{"https://App.Example.com/": "https://app.example.com", "http://localhost:3000": "http://localhost:3000"} {
+	for in, want := range map[string]string{"https://App.Example.com/": "https://app.example.com", "http://localhost:3000": "http://localhost:3000",
+		"https://app.example.com:443": "https://app.example.com", "http://app.example.com:80": "http://app.example.com",
+		"https://app.example.com:80": "https://app.example.com:80"} {
 		if got, err := ParseOrigin(in); err != nil || got != want {
 			t.Errorf("ParseOrigin(%q) = %q, %v", in, got, err)
 		}

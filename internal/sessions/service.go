@@ -198,6 +198,8 @@ func validateSignIn(in SignInInput) (SignInInput, error) {
 		bad["metadata"] = "must be at most 4 KiB"
 	} else if !isJSONObject(in.Metadata) {
 		bad["metadata"] = "must be a JSON object"
+	} else if problem := metadataProblem(in.Metadata); problem != "" {
+		bad["metadata"] = problem
 	}
 	return in, bad.err()
 }
