@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -180,7 +181,7 @@ func validateSignIn(in SignInInput) (SignInInput, error) {
 			Fields: map[string]string{"client_id": "malformed"}}
 	}
 	if len(in.UserAgent) > MaxUserAgentBytes || !utf8.ValidString(in.UserAgent) ||
-		strings.ContainsFunc(in.UserAgent, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		strings.ContainsFunc(in.UserAgent, unicode.IsControl) {
 		bad["user_agent"] = "must be at most 1024 bytes of UTF-8 without control characters"
 	}
 	if in.IPAddress != "" {
