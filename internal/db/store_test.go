@@ -824,12 +824,21 @@ func TestInTx(t *testing.T) {
 		a, b := mustClient(t, s), mustClient(t, s)
 		var attempts atomic.Int32
 		lockedA, lockedB := make(chan struct{}), make(chan struct{})
+		doneA, doneB := make(chan struct{}), make(chan struct{})
 		// lockBoth locks first, waits until the other transaction holds
-		// second, then locks second: the two wait for each other.
-		lockBoth := func(first, second string, mine, theirs chan struct{}) error {
+		// second, then locks second: the two wait for each other. A retry
+		// waits for the other transaction to end: row locks are not handed
+		// over in a queue, so a retry that raced the survivor for the row
+		// could deadlock again.
+		lockBoth := func(first, second string, mine, theirs, done, theirsDone chan struct{}) error {
+			defer close(done)
 			var once sync.Once
+			tries := 0
 			return s.InTx(ctx, func(tx sessions.Tx) error {
 				attempts.Add(1)
+				if tries++; tries > 1 {
+					<-theirsDone
+				}
 				if err := tx.LockClient(ctx, first); err != nil {
 					return err
 				}
@@ -839,8 +848,8 @@ func TestInTx(t *testing.T) {
 			})
 		}
 		errs := make(chan error, 2)
-		go func() { errs <- lockBoth(a, b, lockedA, lockedB) }()
-		go func() { errs <- lockBoth(b, a, lockedB, lockedA) }()
+		go func() { errs <- lockBoth(a, b, lockedA, lockedB, doneA, doneB) }()
+		go func() { errs <- lockBoth(b, a, lockedB, lockedA, doneB, doneA) }()
 		for range 2 {
 			if err := <-errs; err != nil {
 				t.Errorf("a transaction failed: %v, want it retried", err)
