@@ -21,7 +21,7 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit fuzz up down smoke images vet
+.PHONY: test unit fuzz up down smoke images vet bench
 
 ## up: sessiond and Postgres with Docker Compose on http://localhost:8080
 up:
@@ -38,6 +38,12 @@ smoke:
 ## test: every test, against real Postgres containers
 test: images
 	eval "$$(scripts/ensure-images.sh)"; go test $(GO_TEST_FLAGS) ./...
+
+## bench: seed a Postgres container, run the real sessiond on 127.0.0.1 and
+## measure the hot paths against the raw pgx lookup (BENCHMARKS.md).
+## Flags through ARGS, e.g. make bench ARGS="-sessions 1000000 -json out.json"
+bench: images
+	eval "$$(scripts/ensure-images.sh)"; go run ./cmd/sessiond-bench $(ARGS)
 
 # Fuzz targets, by package. `go test -fuzz` takes one target at a time;
 # under plain `go test` each runs only its seeds (f.Add and

@@ -17,7 +17,8 @@ import (
 
 // Store implements sessions.Store on a pgx pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	lookups *lookups // coalesces SessionByTokenHash; see lookup.go
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -38,7 +39,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, lookups: newLookups(pool)}, nil
 }
 
 // Close closes every connection of the pool.
@@ -118,7 +119,7 @@ func mapError(err error) error {
 
 // SessionByTokenHash implements sessions.Store.
 func (s *Store) SessionByTokenHash(ctx context.Context, h sessions.TokenHash) (sessions.Session, error) {
-	sess, err := scanSession(s.pool.QueryRow(ctx, selectSessionByTokenHash, h[:]))
+	sess, err := s.lookups.lookup(ctx, h)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sess, sessions.ErrSessionNotFound
 	}
