@@ -260,15 +260,7 @@ func TestRacingSignInsOnOneClient(t *testing.T) {
 			}
 			created[first.ID] = first
 			check := rs[len(rs)-1]
-			for id, s := range created {
-				if id == survivor.ID {
-					continue
-				}
-				if !reported[id] {
-					t.Errorf("%s was replaced but no sign-in reported it", id)
-				}
-				check.wantSignedOut(t, "replaced", s)
-			}
+			wantReplacedAndReported(t, check, created, survivor, reported)
 			check.wantActive(t, survivor)
 			wantAuditTrail(t, rs[0])
 		})
@@ -357,15 +349,7 @@ func TestRacingSignInsOfOneUserOnOneClient(t *testing.T) {
 				t.Fatalf("the active session %s is none of the racing sign-ins", active[0])
 			}
 			check := rs[len(rs)-1]
-			for id, s := range created {
-				if id == survivor.ID {
-					continue
-				}
-				if !reported[id] {
-					t.Errorf("%s was replaced but no sign-in reported it", id)
-				}
-				check.wantSignedOut(t, "replaced", s)
-			}
+			wantReplacedAndReported(t, check, created, survivor, reported)
 			if reported[bob.ID] || reported[carol.ID] {
 				t.Errorf("a sign-in of alice ended another account on the client")
 			}
@@ -512,5 +496,21 @@ func TestRacingSignOutsAndSignIns(t *testing.T) {
 			check.wantActive(t, bob)
 			wantAuditTrail(t, rs[0])
 		})
+	}
+}
+
+// wantReplacedAndReported fails unless every created session but the
+// survivor is replaced, refused through check, and was reported replaced
+// by some sign-in's answer.
+func wantReplacedAndReported(t *testing.T, check *testEnv, created map[string]signedIn, survivor signedIn, reported map[string]bool) {
+	t.Helper()
+	for id, s := range created {
+		if id == survivor.ID {
+			continue
+		}
+		if !reported[id] {
+			t.Errorf("%s was replaced but no sign-in reported it", id)
+		}
+		check.wantSignedOut(t, "replaced", s)
 	}
 }
