@@ -172,6 +172,9 @@ func FuzzCheckRedirectURL(f *testing.F) {
 		if strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) {
 			t.Fatalf("accepted %q, which a browser would read differently (space, control or backslash)", raw)
 		}
+		if !utf8.ValidString(raw) {
+			t.Fatalf("accepted %q, which is not UTF-8 and cannot be echoed in JSON as given", raw)
+		}
 		u, err := url.Parse(raw)
 		if err != nil {
 			t.Fatalf("accepted %q, which does not parse: %v", raw, err)

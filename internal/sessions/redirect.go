@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 const maxRedirectURLLength = 2048
@@ -44,9 +45,10 @@ func checkRedirectURL(raw string, allowedOrigins []string) (string, error) {
 	}
 	bad := Errorf(CodeInvalidRedirectURL,
 		"redirect_url must be a relative path such as /goodbye or an absolute URL on an allowed origin.")
+	// It is echoed in a JSON answer, so it must be valid UTF-8 as given.
 	// Browsers read a backslash as a slash ("/\evil.com" is "//evil.com"),
 	// and control characters and spaces have no place in a URL we echo.
-	if len(raw) > maxRedirectURLLength || strings.ContainsFunc(raw, func(r rune) bool {
+	if len(raw) > maxRedirectURLLength || !utf8.ValidString(raw) || strings.ContainsFunc(raw, func(r rune) bool {
 		return r <= ' ' || r == 0x7f || r == '\\'
 	}) {
 		return "", bad

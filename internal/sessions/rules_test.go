@@ -100,7 +100,7 @@ func TestRedirectURLs(t *testing.T) {
 		"": true, "/": true, "/bye?x=1": true, "https://app.example.com/x": true, "https://app.example.com:443/x": true,
 		"https://app.example.com:8443/x": false,
 		"//evil.com":                     false, `/\evil.com`: false, "https://evil.com": false, "ftp://app.example.com": false,
-		"https://user@app.example.com/": false, "relative": false, "/a b": false, "/\x7f": false,
+		"https://user@app.example.com/": false, "relative": false, "/a b": false, "/\x7f": false, "/\xf40": false,
 	} {
 		got, err := checkRedirectURL(raw, allowed)
 		if (err == nil) != ok || (ok && got != raw) {
