@@ -7,7 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-const maxRedirectURLLength = 2048
+const (
+	maxRedirectURLLength = 2048
+	maxHostnameLength    = 253 // DNS
+)
 
 // ParseOrigin normalises an allowed redirect origin such as
 // "https://app.example.com" or "http://localhost:3000".
@@ -20,7 +23,7 @@ func ParseOrigin(s string) (string, error) {
 		return "", fmt.Errorf("%q is not an origin like https://app.example.com", s)
 	}
 	origin := originOf(u)
-	if strings.ContainsFunc(origin, func(r rune) bool { return r <= ' ' || r >= 0x7f }) { // "http://%80" unescaped
+	if len(u.Hostname()) > maxHostnameLength || strings.ContainsFunc(origin, func(r rune) bool { return r <= ' ' || r >= 0x7f }) { // "http://%80" unescaped
 		return "", fmt.Errorf("%q is not an origin like https://app.example.com", s)
 	}
 	return origin, nil
