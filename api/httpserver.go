@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"log"
 	"net/http"
 	"time"
@@ -43,23 +44,14 @@ var DefaultServerLimits = ServerLimits{
 // ListenAndServe) and shuts it down.
 func NewHTTPServer(addr string, handler http.Handler, limits ServerLimits, errorLog *log.Logger) *http.Server {
 	d := DefaultServerLimits
-	pick := func(v, def time.Duration) time.Duration {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
-	if limits.MaxHeaderBytes == 0 {
-		limits.MaxHeaderBytes = d.MaxHeaderBytes
-	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           handler,
-		ReadHeaderTimeout: pick(limits.ReadHeaderTimeout, d.ReadHeaderTimeout),
-		ReadTimeout:       pick(limits.ReadTimeout, d.ReadTimeout),
-		WriteTimeout:      pick(limits.WriteTimeout, d.WriteTimeout),
-		IdleTimeout:       pick(limits.IdleTimeout, d.IdleTimeout),
-		MaxHeaderBytes:    limits.MaxHeaderBytes,
+		ReadHeaderTimeout: cmp.Or(limits.ReadHeaderTimeout, d.ReadHeaderTimeout),
+		ReadTimeout:       cmp.Or(limits.ReadTimeout, d.ReadTimeout),
+		WriteTimeout:      cmp.Or(limits.WriteTimeout, d.WriteTimeout),
+		IdleTimeout:       cmp.Or(limits.IdleTimeout, d.IdleTimeout),
+		MaxHeaderBytes:    cmp.Or(limits.MaxHeaderBytes, d.MaxHeaderBytes),
 		ErrorLog:          errorLog,
 	}
 }

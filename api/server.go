@@ -157,14 +157,10 @@ func accessLog(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
-		route := c.FullPath()
-		if route == "" {
-			route = "unmatched"
-		}
 		logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", requestID(c)),
 			slog.String("method", c.Request.Method),
-			slog.String("route", route),
+			slog.String("route", routeOf(c)),
 			slog.Int("status", c.Writer.Status()),
 			slog.Duration("duration", time.Since(start)),
 		)
@@ -247,10 +243,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
+	route := routeOf(c)
 	m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
 	m.duration.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+}
+
+// routeOf is the route pattern that served c ("/sessions/:id"), never the
+// raw path, so logs and metric labels hold no IDs; "unmatched" otherwise.
+func routeOf(c *gin.Context) string {
+	if route := c.FullPath(); route != "" {
+		return route
+	}
+	return "unmatched"
 }
