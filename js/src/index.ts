@@ -1,0 +1,381 @@
+// The framework-free core of @sessiond/js: the calls a page makes to
+// sessiond (who am I, the accounts on this browser, sign-out, switch), the
+// state they lead to, cross-tab sync and the event stream. No runtime
+// dependencies; the wire types come from openapi.yaml (src/openapi.d.ts).
+import type { components } from "./openapi.js";
+
+/** A session object as sessiond answers it. */
+export type Session = components["schemas"]["Session"];
+/** The answer of every call that ends sessions. */
+export type EndResponse = components["schemas"]["EndResponse"];
+/** An RFC 9457 problem as sessiond writes it. */
+export type Problem = components["schemas"]["Problem"];
+
+/**
+ * ErrorCode is a sessiond problem code, or one of two the client itself
+ * gives: `unreachable` (no answer, or a gateway's 502/503/504 without a
+ * problem body: sessiond is down or the network is) and `invalid_response`
+ * (an answer that is not what the contract says).
+ */
+export type ErrorCode = Problem["code"] | "unreachable" | "invalid_response";
+
+/**
+ * SessiondError is how every failed call surfaces: the fields of the
+ * problem+json sessiond answered (code, status, detail, request_id), or
+ * code `unreachable` with status 0 when nothing answered.
+ */
+export class SessiondError extends Error {
+  readonly code: ErrorCode;
+  /** The HTTP status; 0 when no answer came. */
+  readonly status: number;
+  readonly detail: string;
+  readonly request_id: string | null;
+  /** Per-field reasons of an `invalid_request`. */
+  readonly errors: Record<string, string> | null;
+
+  constructor(code: ErrorCode, status: number, detail: string, requestId: string | null = null, errors: Record<string, string> | null = null) {
+    super(detail ? `${code}: ${detail}` : code);
+    this.name = "SessiondError";
+    this.code = code;
+    this.status = status;
+    this.detail = detail;
+    this.request_id = requestId;
+    this.errors = errors;
+  }
+
+  /** True when sessiond could not be reached or could not serve (5xx): the session may well still be valid. */
+  get isUnavailable(): boolean {
+    return this.status === 0 || this.status >= 500;
+  }
+}
+
+/**
+ * Status of the client's view of this browser:
+ * - `loading`: no answer yet;
+ * - `signed-in` / `signed-out`: what sessiond last said;
+ * - `unavailable`: the last call could not reach sessiond (or it answered
+ *   5xx). `session` and `accounts` keep what was last known — sessiond
+ *   being down is not a sign-out.
+ */
+export type Status = "loading" | "signed-in" | "signed-out" | "unavailable";
+
+/** SessiondState is an immutable snapshot; every change makes a new one. */
+export interface SessiondState {
+  readonly status: Status;
+  /** True once sessiond has answered GET /session at least once (200 or 401). */
+  readonly isLoaded: boolean;
+  /** The active session of this browser, or null. */
+  readonly session: Session | null;
+  /** Every signed-in account on this browser (the client's active sessions), newest first. */
+  readonly accounts: readonly Session[];
+  /** The error of the last failed call; cleared by the next successful load. */
+  readonly error: SessiondError | null;
+}
+
+/** SignOutOptions are Clerk's: which session, and where to go afterwards. */
+export interface SignOutOptions {
+  /** End exactly this session (one account of a multi-session browser, or another device of the same user). */
+  sessionId?: string;
+  /** A path or full URL to navigate to after a successful sign-out; sessiond checks it and echoes it. */
+  redirectUrl?: string;
+}
+
+export interface SessiondOptions {
+  /** sessiond's base URL: absolute (`https://auth.example.com`) or a same-origin path (`/api/auth`). */
+  url: string;
+  /** How to navigate to a redirect URL; defaults to `location.assign`. Pass your router's push. */
+  navigate?: (url: string) => void;
+  /** The fetch to use; defaults to the global one. */
+  fetch?: typeof fetch;
+}
+
+export type Listener = (state: SessiondState) => void;
+
+export interface Sessiond {
+  readonly url: string;
+  readonly state: SessiondState;
+  readonly status: Status;
+  readonly session: Session | null;
+  readonly accounts: readonly Session[];
+  readonly error: SessiondError | null;
+  /** Asks sessiond who is signed in on this browser and which accounts it holds. Never rejects: failures land in `state.error`. */
+  load(): Promise<SessiondState>;
+  /**
+   * signOut() ends what sessiond decides: this session in single mode,
+   * every account on this browser in multi mode. With `sessionId`,
+   * exactly that session. With `redirectUrl`, navigates after success to
+   * the URL sessiond echoed. A callback, as in Clerk, runs after success.
+   * Rejects with a SessiondError (and then nothing navigates).
+   */
+  signOut(options?: SignOutOptions): Promise<EndResponse>;
+  signOut(callback: (res: EndResponse) => unknown, options?: SignOutOptions): Promise<EndResponse>;
+  /** Makes one of this browser's accounts the active one (POST /session/active). */
+  setActive(params: { session: Session | string }): Promise<Session>;
+  /** Ends every other session of the signed-in user, on every device, keeping this one. */
+  signOutOthers(): Promise<EndResponse>;
+  /** Calls fn on every state change; returns the function that unsubscribes. While anyone listens, other tabs and sessiond's event stream keep the state fresh. */
+  addListener(fn: Listener): () => void;
+}
+
+const EVENT_TYPES = ["session.created", "session.ended", "session.revoked", "session.replaced", "session.evicted", "session.expired"];
+
+/** createSessiond makes the client for one sessiond base URL. It does nothing until load() or a listener. */
+export function createSessiond(options: SessiondOptions): Sessiond {
+  const base = options.url.replace(/\/+$/, "");
+  const doFetch: typeof fetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const navigate = options.navigate ?? ((to: string) => window.location.assign(to));
+  const channelName = "sessiond:" + base;
+  const tabId = Math.random().toString(36).slice(2);
+
+  let state: SessiondState = { status: "loading", isLoaded: false, session: null, accounts: [], error: null };
+  const listeners = new Set<Listener>();
+  let loadSeq = 0;
+
+  function set(next: Partial<SessiondState>): void {
+    state = { ...state, ...next };
+    listeners.forEach((fn) => fn(state));
+    syncStream();
+  }
+
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await doFetch(base + path, {
+        method,
+        credentials: "include",
+        headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new SessiondError("unreachable", 0, `cannot reach sessiond at ${base}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const text = await res.text().catch(() => "");
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: a gateway's page, or worse
+    }
+    if (res.ok) {
+      if (json === null || typeof json !== "object") throw new SessiondError("invalid_response", res.status, "the answer is not JSON");
+      return json as T;
+    }
+    if (json && typeof json.code === "string") {
+      throw new SessiondError(json.code, res.status, String(json.detail ?? ""), json.request_id ?? res.headers.get("X-Request-ID"), json.errors ?? null);
+    }
+    const gateway = res.status === 502 || res.status === 503 || res.status === 504;
+    throw new SessiondError(gateway ? "unreachable" : "invalid_response", res.status, `sessiond answered ${res.status} without a problem body`);
+  }
+
+  function fail(err: unknown): never {
+    const e = err instanceof SessiondError ? err : new SessiondError("invalid_response", 0, String(err));
+    set(e.isUnavailable ? { status: "unavailable", error: e } : { error: e });
+    throw e;
+  }
+
+  async function load(): Promise<SessiondState> {
+    const seq = ++loadSeq;
+    let next: Partial<SessiondState>;
+    try {
+      const session = await call<Session>("GET", "/session");
+      let accounts: readonly Session[] = [session];
+      try {
+        const list = await call<{ data: Session[] }>("GET", `/clients/${encodeURIComponent(session.client_id)}/sessions?limit=100`);
+        if (Array.isArray(list.data) && list.data.some((s) => s.id === session.id)) accounts = list.data;
+      } catch (err) {
+        if (err instanceof SessiondError && err.isUnavailable) throw err;
+        // 401/404: the session ended between the two calls; the next event or load corrects it
+      }
+      next = { status: "signed-in", isLoaded: true, session, accounts, error: null };
+    } catch (err) {
+      if (err instanceof SessiondError && err.code === "unauthenticated") {
+        next = { status: "signed-out", isLoaded: true, session: null, accounts: [], error: null };
+      } else {
+        const e = err instanceof SessiondError ? err : new SessiondError("invalid_response", 0, String(err));
+        next = e.isUnavailable ? { status: "unavailable", error: e } : { error: e };
+      }
+    }
+    if (seq === loadSeq) set(next);
+    return state;
+  }
+
+  // --- other tabs -------------------------------------------------------
+
+  let channel: BroadcastChannel | null = null;
+  const storageKey = channelName;
+
+  function announce(): void {
+    const msg = { from: tabId, at: Date.now() };
+    if (typeof BroadcastChannel !== "undefined") {
+      const ch = channel ?? new BroadcastChannel(channelName);
+      ch.postMessage(msg);
+      if (ch !== channel) ch.close();
+    } else if (typeof localStorage !== "undefined") {
+      try {
+        localStorage.setItem(storageKey, JSON.stringify(msg));
+      } catch {
+        // storage disabled: other tabs catch up through the event stream
+      }
+    }
+  }
+
+  function onStorage(e: StorageEvent): void {
+    if (e.key === storageKey) void load();
+  }
+
+  function startTabs(): void {
+    if (typeof BroadcastChannel !== "undefined") {
+      channel = new BroadcastChannel(channelName);
+      channel.onmessage = () => void load();
+    } else if (typeof window !== "undefined") {
+      window.addEventListener("storage", onStorage);
+    }
+  }
+
+  function stopTabs(): void {
+    if (channel) {
+      channel.close();
+      channel = null;
+    } else if (typeof window !== "undefined") {
+      window.removeEventListener("storage", onStorage);
+    }
+  }
+
+  // --- sessiond's event stream ---------------------------------------------
+
+  let stream: EventSource | null = null;
+  let retryTimer: ReturnType<typeof setTimeout> | null = null;
+  let retryDelay = 2000;
+
+  function syncStream(): void {
+    const want = listeners.size > 0 && state.session !== null && state.status === "signed-in" && typeof EventSource !== "undefined";
+    if (!want) {
+      closeStream();
+      return;
+    }
+    if (stream || retryTimer) return;
+    const es = new EventSource(base + "/session/events", { withCredentials: true });
+    stream = es;
+    let dropped = false;
+    const onEvent = () => void load();
+    for (const t of EVENT_TYPES) es.addEventListener(t, onEvent);
+    es.onmessage = onEvent;
+    es.onopen = () => {
+      retryDelay = 2000;
+      if (dropped) void load(); // back after a drop: catch up on what the stream may have missed
+      dropped = false;
+    };
+    es.onerror = () => {
+      dropped = true;
+      if (es.readyState !== 2 /* CLOSED */) return; // EventSource reconnects by itself
+      // Refused for good (404 while the endpoint does not exist, 401, a gateway's 502):
+      // no error state; try again later, for as long as the page is signed in.
+      es.close();
+      if (stream === es) stream = null;
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        syncStream();
+      }, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 60000);
+    };
+  }
+
+  function closeStream(): void {
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = null;
+    stream?.close();
+    stream = null;
+  }
+
+  // --- actions ---------------------------------------------------------------
+
+  async function signOut(a?: SignOutOptions | ((res: EndResponse) => unknown), b?: SignOutOptions): Promise<EndResponse> {
+    const callback = typeof a === "function" ? a : undefined;
+    const opts = (typeof a === "function" ? b : a) ?? {};
+    const q = new URLSearchParams();
+    if (opts.sessionId) q.set("session_id", opts.sessionId);
+    if (opts.redirectUrl) q.set("redirect_url", opts.redirectUrl);
+    const qs = q.toString();
+    let res: EndResponse;
+    try {
+      res = await call<EndResponse>("DELETE", "/session" + (qs ? "?" + qs : ""));
+    } catch (err) {
+      if (err instanceof SessiondError && err.code === "unauthenticated") {
+        // Already signed out (another tab, another device): show that, no error state.
+        await load();
+        throw err;
+      }
+      fail(err);
+    }
+    announce();
+    await load();
+    await callback?.(res);
+    // Only ever the URL sessiond accepted and echoed; a refused one was a 400 above.
+    if (opts.redirectUrl && res.redirect_url) navigate(res.redirect_url);
+    return res;
+  }
+
+  async function setActive({ session }: { session: Session | string }): Promise<Session> {
+    const id = typeof session === "string" ? session : session.id;
+    let res: Session;
+    try {
+      res = await call<Session>("POST", "/session/active", { session_id: id });
+    } catch (err) {
+      fail(err);
+    }
+    announce();
+    await load();
+    return res;
+  }
+
+  async function signOutOthers(): Promise<EndResponse> {
+    const own = state.session;
+    if (!own) fail(new SessiondError("unauthenticated", 401, "not signed in"));
+    let res: EndResponse;
+    try {
+      res = await call<EndResponse>("DELETE", `/users/${encodeURIComponent(own.user_id)}/sessions?except=${encodeURIComponent(own.id)}`);
+    } catch (err) {
+      fail(err);
+    }
+    announce();
+    await load();
+    return res;
+  }
+
+  function addListener(fn: Listener): () => void {
+    if (listeners.size === 0) startTabs();
+    listeners.add(fn);
+    syncStream();
+    return () => {
+      if (!listeners.delete(fn)) return;
+      if (listeners.size === 0) {
+        stopTabs();
+        closeStream();
+      }
+    };
+  }
+
+  return {
+    url: base,
+    get state() {
+      return state;
+    },
+    get status() {
+      return state.status;
+    },
+    get session() {
+      return state.session;
+    },
+    get accounts() {
+      return state.accounts;
+    },
+    get error() {
+      return state.error;
+    },
+    load,
+    signOut: signOut as Sessiond["signOut"],
+    setActive,
+    signOutOthers,
+    addListener,
+  };
+}
