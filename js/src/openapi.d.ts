@@ -88,6 +88,7 @@ export interface paths {
                         "application/json": components["schemas"]["Session"];
                     };
                 };
+                400: components["responses"]["BadRequest"];
                 401: components["responses"]["Unauthenticated"];
                 403: components["responses"]["Forbidden"];
                 500: components["responses"]["Internal"];
@@ -392,6 +393,7 @@ export interface paths {
                         "application/json": components["schemas"]["Status"];
                     };
                 };
+                400: components["responses"]["BadRequest"];
             };
         };
         put?: never;
@@ -428,6 +430,7 @@ export interface paths {
                         "application/json": components["schemas"]["Status"];
                     };
                 };
+                400: components["responses"]["BadRequest"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -465,6 +468,7 @@ export interface paths {
                         "text/plain": string;
                     };
                 };
+                400: components["responses"]["BadRequest"];
             };
         };
         put?: never;
@@ -501,6 +505,7 @@ export interface paths {
                         "application/yaml": Record<string, never>;
                     };
                 };
+                400: components["responses"]["BadRequest"];
             };
         };
         put?: never;
