@@ -21,7 +21,7 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit fuzz up down smoke images vet bench
+.PHONY: test unit fuzz up down smoke images vet bench demo demo-e2e js-test
 
 ## up: sessiond and Postgres with Docker Compose on http://localhost:8080
 up:
@@ -34,6 +34,19 @@ down:
 ## smoke: compose up, sign-in/sign-out through port 8080, down -v
 smoke:
 	scripts/compose.sh smoke
+
+## demo: Postgres, sessiond and the demo app (examples/demo), in the
+## foreground; prints the URL. SESSIOND_SESSION_MODE=single|multi (multi).
+demo:
+	examples/demo/run.sh demo
+
+## demo-e2e: the demo in real Chromium (Playwright), single and multi mode
+demo-e2e:
+	examples/demo/run.sh e2e
+
+## js-test: the JS package's unit tests, type-check, size budget and type freshness
+js-test:
+	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run check:types-fresh && npm run typecheck && npm test && npm run size
 
 ## test: every test, against real Postgres containers
 test: images
