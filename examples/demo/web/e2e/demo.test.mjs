@@ -41,7 +41,6 @@ for (const mode of ["single", "multi"]) {
 
     test("React: the default <SignOutButton> signs out", async () => {
       await fresh();
-      if (shots) await shot(page, "demo-signed-out.png");
       await signIn(page, "alice");
       assert.deepEqual(await sessionCookies(context), mode === "single" ? [COOKIE] : [COOKIE, `${COOKIE}_${(await whoami(context, stack.url)).body.id}`].sort());
       assert.equal((await whoami(context, stack.url)).body.user_id, "alice");
@@ -63,7 +62,6 @@ for (const mode of ["single", "multi"]) {
       await page.getByTestId("seed-redirect").getByRole("button", { name: "Sign out" }).click();
       await page.waitForURL(`${stack.url}/goodbye.html`);
       await text(page, "goodbye", /signed out/);
-      if (shots) await shot(page, "demo-goodbye.png");
       assert.deepEqual(await sessionCookies(context), []);
       assert.equal((await whoami(context, stack.url)).status, 401);
     });
