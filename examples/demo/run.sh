@@ -20,6 +20,7 @@ cmd=${1:-demo}
 log() { echo "[demo] $*" >&2; }
 
 command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
+command -v curl >/dev/null || { apt-get update -qq >&2 && apt-get install -y -qq curl >/dev/null; }
 scripts/ensure-docker.sh >&2
 eval "$(scripts/ensure-images.sh)"
 

@@ -11,6 +11,11 @@ export default defineConfig({
   },
   build: {
     rollupOptions: {
+      // "use client" marks @sessiond/js/react for React Server Components
+      // frameworks; a plain Vite bundle has nothing to keep it for.
+      onwarn(warning, warn) {
+        if (warning.code !== "MODULE_LEVEL_DIRECTIVE") warn(warning);
+      },
       input: {
         index: resolve(import.meta.dirname, "index.html"),
         vue: resolve(import.meta.dirname, "vue.html"),
