@@ -135,6 +135,26 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     state = { ...state, ...next };
     listeners.forEach((fn) => fn(state));
     syncStream();
+    syncRetry();
+  }
+
+  // While sessiond is unavailable and someone listens, ask again with
+  // backoff (1 s doubling to 30 s), so the page recovers by itself.
+  let recoverTimer: ReturnType<typeof setTimeout> | null = null;
+  let recoverDelay = 1000;
+  function syncRetry(): void {
+    if (state.status !== "unavailable" || listeners.size === 0) {
+      if (recoverTimer) clearTimeout(recoverTimer);
+      recoverTimer = null;
+      if (state.status !== "unavailable") recoverDelay = 1000;
+      return;
+    }
+    if (recoverTimer) return;
+    recoverTimer = setTimeout(() => {
+      recoverTimer = null;
+      void load();
+    }, recoverDelay);
+    recoverDelay = Math.min(recoverDelay * 2, 30000);
   }
 
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -351,6 +371,7 @@ export function createSessiond(options: SessiondOptions): Sessiond {
       if (listeners.size === 0) {
         stopTabs();
         closeStream();
+        syncRetry();
       }
     };
   }

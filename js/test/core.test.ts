@@ -75,6 +75,28 @@ describe("load", () => {
     expect(await s.load()).toMatchObject({ status: "signed-in", error: null });
   });
 
+  it("while unavailable and listened to, it asks again with backoff and recovers by itself", async () => {
+    vi.useFakeTimers();
+    try {
+      const { server, tab } = setup();
+      server.signIn("alice");
+      const s = tab();
+      s.addListener(() => {});
+      server.outage = "down";
+      await s.load();
+      expect(s.status).toBe("unavailable");
+      await vi.advanceTimersByTimeAsync(1100); // first retry after 1 s: still down
+      expect(s.status).toBe("unavailable");
+      const asked = server.requests.length;
+      server.outage = null;
+      await vi.advanceTimersByTimeAsync(2100); // second retry after 2 s more
+      expect(server.requests.length).toBeGreaterThan(asked);
+      expect(s.state).toMatchObject({ status: "signed-in", isLoaded: true, error: null });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("down before the first answer: not loaded, not signed out", async () => {
     const { server, tab } = setup();
     server.outage = "down";
