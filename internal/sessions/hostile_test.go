@@ -45,7 +45,11 @@ func (countingTx) CreateClient(context.Context, string, time.Time) error { retur
 func (countingTx) LockClient(context.Context, string) error              { return nil }
 func (countingTx) ClientExists(context.Context, string) (bool, error)    { return true, nil }
 func (countingTx) LockUser(context.Context, string) error                { return nil }
-func (countingTx) Session(context.Context, string) (Session, error) {
+func (countingTx) LockKnownUser(context.Context, string) error           { return nil }
+func (countingTx) LockSession(context.Context, string) (Session, error) {
+	return Session{}, ErrSessionNotFound
+}
+func (countingTx) Session(context.Context, string, Scope) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }
 func (countingTx) ListSessions(context.Context, ListFilter) ([]Session, error) { return nil, nil }
