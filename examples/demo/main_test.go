@@ -1,0 +1,117 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// fakeSessiond stands in for sessiond in these unit tests only; the demo
+// runs against the real one in its Chromium e2e tests.
+func fakeSessiond(t *testing.T) (*httptest.Server, *[]string) {
+	t.Helper()
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Method+" "+r.URL.RequestURI()+" auth="+r.Header.Get("Authorization")+" cookie="+r.Header.Get("Cookie"))
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/sessions":
+			body, _ := io.ReadAll(r.Body)
+			if !strings.Contains(string(body), `"client_id":"client_1"`) && strings.Contains(r.Header.Get("Cookie"), "__session") {
+				t.Errorf("sign-in body %s: want the browser's client", body)
+			}
+			w.Header().Add("Set-Cookie", "__session=st_x; Path=/; HttpOnly; SameSite=Lax")
+			w.Header().Add("Set-Cookie", "__session_sess_1=st_x; Path=/; HttpOnly; SameSite=Lax")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{}`))
+		case r.Method == http.MethodGet && r.URL.Path == "/session":
+			if r.Header.Get("Cookie") == "" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			_, _ = w.Write([]byte(`{"client_id":"client_1"}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &seen
+}
+
+func demo(t *testing.T, upstream string) http.Handler {
+	t.Helper()
+	target, _ := url.Parse(upstream)
+	s, _ := newSessiond(upstream, "sk_test")
+	return handler(s, target, http.FS(fstest.MapFS{"index.html": {Data: []byte("page")}}))
+}
+
+func TestSignInForwardsSessiondCookiesAndStaysOnSite(t *testing.T) {
+	up, seen := fakeSessiond(t)
+	h := demo(t, up.URL)
+	for _, tc := range []struct{ ret, want string }{
+		{"/vue.html", "/vue.html"},
+		{"//evil.example/", "/"},
+		{"https://evil.example/", "/"},
+		{`/\evil.example`, "/"},
+		{"", "/"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/sign-in", strings.NewReader(url.Values{"user_id": {"alice"}, "return": {tc.ret}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != tc.want {
+			t.Errorf("return %q: %d to %q, want 303 to %q", tc.ret, w.Code, w.Header().Get("Location"), tc.want)
+		}
+		if got := w.Header().Values("Set-Cookie"); len(got) != 2 || got[0] != "__session=st_x; Path=/; HttpOnly; SameSite=Lax" {
+			t.Errorf("Set-Cookie %q: want sessiond's two headers unchanged", got)
+		}
+	}
+	if !strings.Contains((*seen)[len(*seen)-1], "auth=Bearer sk_test") {
+		t.Errorf("sign-in without the API key: %v", *seen)
+	}
+}
+
+func TestSecondAccountJoinsTheBrowsersClient(t *testing.T) {
+	up, seen := fakeSessiond(t)
+	h := demo(t, up.URL)
+	r := httptest.NewRequest(http.MethodPost, "/sign-in", strings.NewReader("user_id=bob"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(&http.Cookie{Name: "__session", Value: "st_x"})
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if len(*seen) != 2 || !strings.HasPrefix((*seen)[0], "GET /session ") {
+		t.Fatalf("calls %v: want GET /session (the browser's client) then POST /sessions", *seen)
+	}
+}
+
+func TestProxyServesSessiondUnderAPIAuth(t *testing.T) {
+	up, seen := fakeSessiond(t)
+	h := demo(t, up.URL)
+	r := httptest.NewRequest(http.MethodGet, "/api/auth/session", nil)
+	r.AddCookie(&http.Cookie{Name: "__session", Value: "st_x"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || (*seen)[0] != "GET /session auth= cookie=__session=st_x" {
+		t.Errorf("proxied %d, upstream saw %v", w.Code, *seen)
+	}
+}
+
+func TestSessiondDown(t *testing.T) {
+	up, _ := fakeSessiond(t)
+	h := demo(t, up.URL)
+	up.Close()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/auth/session", nil))
+	if w.Code != http.StatusBadGateway {
+		t.Errorf("proxy to a stopped sessiond: %d, want 502 (the page shows it cannot reach the service)", w.Code)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/sign-in", strings.NewReader("user_id=alice"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusBadGateway || len(w.Header().Values("Set-Cookie")) != 0 {
+		t.Errorf("sign-in with sessiond stopped: %d %v, want 502 and no cookie", w.Code, w.Header().Values("Set-Cookie"))
+	}
+}
