@@ -193,7 +193,24 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     throw e;
   }
 
-  async function load(): Promise<SessiondState> {
+  // load() coalesces: while one load runs, later calls share one more that
+  // starts after it, so a burst of events or messages costs two requests
+  // and every caller still gets a state read after it asked.
+  let running: Promise<SessiondState> | null = null;
+  let queued: Promise<SessiondState> | null = null;
+  function load(): Promise<SessiondState> {
+    if (!running) {
+      running = fetchState().finally(() => (running = null));
+      return running;
+    }
+    queued ??= running.then(() => {
+      queued = null;
+      return load();
+    });
+    return queued;
+  }
+
+  async function fetchState(): Promise<SessiondState> {
     const seq = ++loadSeq;
     let next: Partial<SessiondState>;
     try {
@@ -267,22 +284,56 @@ export function createSessiond(options: SessiondOptions): Sessiond {
   let retryTimer: ReturnType<typeof setTimeout> | null = null;
   let retryDelay = 2000;
 
+  // One stream per browser, not per tab (a browser opens at most six
+  // HTTP/1.1 connections to a host): where the Web Locks API exists (secure
+  // contexts), the tab holding the lock streams and tells the other tabs;
+  // when it closes, another tab takes the lock over. Elsewhere each tab
+  // streams for itself.
+  const locks: LockManager | undefined = typeof navigator !== "undefined" ? navigator.locks : undefined;
+  let lockState: "none" | "waiting" | "held" = "none";
+  let releaseLock: (() => void) | null = null;
+
+  function wantStream(): boolean {
+    return listeners.size > 0 && state.session !== null && state.status === "signed-in" && typeof EventSource !== "undefined";
+  }
+
   function syncStream(): void {
-    const want = listeners.size > 0 && state.session !== null && state.status === "signed-in" && typeof EventSource !== "undefined";
-    if (!want) {
+    if (!wantStream()) {
       closeStream();
+      releaseLock?.();
+      return;
+    }
+    if (locks && lockState !== "held") {
+      if (lockState === "none") {
+        lockState = "waiting";
+        void locks
+          .request(channelName, () => {
+            lockState = "held";
+            const held = new Promise<void>((resolve) => (releaseLock = resolve));
+            syncStream();
+            return held;
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            lockState = "none";
+            releaseLock = null;
+          });
+      }
       return;
     }
     if (stream || retryTimer) return;
     const es = new EventSource(base + "/session/events", { withCredentials: true });
     stream = es;
     let dropped = false;
-    const onEvent = () => void load();
+    const onEvent = () => {
+      if (locks) announce(); // the other tabs have no stream of their own
+      void load();
+    };
     for (const t of EVENT_TYPES) es.addEventListener(t, onEvent);
     es.onmessage = onEvent;
     es.onopen = () => {
       retryDelay = 2000;
-      if (dropped) void load(); // back after a drop: catch up on what the stream may have missed
+      if (dropped) onEvent(); // back after a drop: catch up on what the stream may have missed
       dropped = false;
     };
     es.onerror = () => {
@@ -370,7 +421,7 @@ export function createSessiond(options: SessiondOptions): Sessiond {
       if (!listeners.delete(fn)) return;
       if (listeners.size === 0) {
         stopTabs();
-        closeStream();
+        syncStream(); // closes the stream and hands the lock on
         syncRetry();
       }
     };

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSessiond, SessiondError } from "../src/index.js";
-import { FakeBroadcastChannel, FakeEventSource, FakeSessiond, settle } from "./fakes.js";
+import { FakeBroadcastChannel, FakeEventSource, FakeLocks, FakeSessiond, settle } from "./fakes.js";
 
 beforeEach(() => {
   FakeBroadcastChannel.open = [];
@@ -347,6 +347,51 @@ describe("event stream", () => {
     es.open();
     await settle();
     expect(server.requests.length).toBeGreaterThan(before);
+  });
+
+  it("with Web Locks, one tab streams for the browser and tells the others; another takes over when it leaves", async () => {
+    Object.defineProperty(navigator, "locks", { value: new FakeLocks(), configurable: true });
+    try {
+      const { server, tab } = setup("multi");
+      server.signIn("alice");
+      server.signIn("bob");
+      const a = tab();
+      const b = tab();
+      const offA = a.addListener(() => {});
+      b.addListener(() => {});
+      await Promise.all([a.load(), b.load()]);
+      await settle();
+      expect(FakeEventSource.live()).toHaveLength(1);
+      // Signed out on another device: the one stream hears it, both tabs show it.
+      expect(b.accounts).toHaveLength(2);
+      server.sessions[0].status = "revoked"; // alice, the account not active here
+      FakeEventSource.live()[0].emit("session.revoked", {});
+      await settle();
+      expect(a.accounts.map((x) => x.user_id)).toEqual(["bob"]);
+      expect(b.accounts.map((x) => x.user_id)).toEqual(["bob"]);
+      // The streaming tab goes away: the other one opens the stream.
+      const first = FakeEventSource.live()[0];
+      offA();
+      await settle();
+      expect(first.readyState).toBe(2);
+      expect(FakeEventSource.live()).toHaveLength(1);
+      expect(FakeEventSource.live()[0]).not.toBe(first);
+    } finally {
+      delete (navigator as { locks?: unknown }).locks;
+    }
+  });
+
+  it("a burst of events costs at most two loads", async () => {
+    const { server, tab } = setup("multi");
+    server.signIn("alice");
+    const s = tab();
+    s.addListener(() => {});
+    await s.load();
+    const before = server.requests.length;
+    for (let i = 0; i < 5; i++) FakeEventSource.all[0].emit("session.created", {});
+    await settle();
+    // two loads, each GET /session + GET /clients/{id}/sessions
+    expect(server.requests.length - before).toBe(4);
   });
 
   it("the last listener leaving closes the stream", async () => {

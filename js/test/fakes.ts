@@ -176,3 +176,13 @@ export class FakeEventSource {
 export async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
 }
+
+/** FakeLocks is the Web Locks API for one name at a time: requests are granted in order, each when the previous holder's promise settles. */
+export class FakeLocks {
+  private tails = new Map<string, Promise<unknown>>();
+  request(name: string, cb: () => Promise<unknown>): Promise<unknown> {
+    const granted = (this.tails.get(name) ?? Promise.resolve()).then(() => cb());
+    this.tails.set(name, granted.catch(() => undefined));
+    return granted;
+  }
+}
