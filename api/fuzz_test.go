@@ -219,6 +219,9 @@ func FuzzListQuery(f *testing.F) {
 		}
 		wantSafeAnswer(t, "GET "+target, r)
 		e.wantUnchanged(t, "GET "+target, before)
+		if _, err := url.ParseQuery(httpSafe(query)); err != nil && problemCodeOf(r.Body) != "invalid_request" {
+			t.Fatalf("GET %s: a query that does not parse (%v) answered %d %s, want 400 invalid_request", target, err, r.Status, r.Body)
+		}
 		if r.Status == http.StatusOK {
 			var a listAnswer
 			if err := json.Unmarshal(r.Body, &a); err != nil || len(a.Data) > sessions.MaxListLimit {
@@ -229,10 +232,13 @@ func FuzzListQuery(f *testing.F) {
 }
 
 // FuzzEndingQuery sends any session_id, except and redirect_url to the
-// ending endpoints as a session holder. A refusal ends nothing (the
-// holder's token still works and the database is unchanged); a 200 echoes
-// an accepted redirect_url that stays on the page's origin or an allowed
-// one.
+// ending endpoints as a session holder, spliced raw into the query string
+// (";", "%", "&" and all), as a hostile client would send them. A query
+// that does not parse is refused; a refusal ends nothing (the holder's
+// token still works and the database is unchanged); a 200 ends no more
+// than the parameters, as the server must have read them, allow, and
+// echoes an accepted redirect_url that stays on the page's origin or an
+// allowed one.
 func FuzzEndingQuery(f *testing.F) {
 	const allowed = "https://app.example.com"
 	e := newEnv(f, multiMode, allowRedirectOrigins(allowed))
@@ -254,6 +260,13 @@ func FuzzEndingQuery(f *testing.F) {
 		{1, "", "$self", "javascript:alert(1)"},
 		{2, "", "", "https://APP.example.com/x"},
 		{2, "", "", "http://app.example.com/"},
+		{1, "", "$self;redirect_url=/bye", ""},
+		{1, "", "$self%", ""},
+		{0, "$other;", "", ""},
+		{0, "", "", "https://evil.example/%zz"},
+		{0, "$other&session_id=$self", "", ""},
+		{1, "", "$self&except=$other", "/"},
+		{0, "$other", "", "/&sessionId=x"},
 	} {
 		f.Add(c.route, c.sessionID, c.except, c.redirect)
 	}
@@ -267,26 +280,29 @@ func FuzzEndingQuery(f *testing.F) {
 		e.fuzzSignIn(t, "bob", self.ClientID)
 		other := e.fuzzSignIn(t, user, "")
 		sub := func(s string) string { return placeholders(s, "$self", self.ID, "$other", other.ID) }
-		v := url.Values{}
+		var pairs []string
 		if redirect != "" {
-			v.Set("redirect_url", redirect)
+			pairs = append(pairs, "redirect_url="+redirect)
 		}
 		var path string
 		switch route % 3 {
 		case 0:
 			path = "/session"
 			if sessionID != "" {
-				v.Set("session_id", sub(sessionID))
+				pairs = append(pairs, "session_id="+sub(sessionID))
 			}
 		case 1:
 			path = "/users/" + user + "/sessions"
 			if except != "" {
-				v.Set("except", sub(except))
+				pairs = append(pairs, "except="+sub(except))
 			}
 		case 2:
 			path = "/clients/" + self.ClientID + "/sessions"
 		}
-		target := path + "?" + v.Encode()
+		raw := httpSafe(strings.Join(pairs, "&"))
+		target := path + "?" + raw
+		// What the server may read, if anything: the query parsed strictly.
+		parsed, parseErr := url.ParseQuery(raw)
 		header := http.Header{"Authorization": {"Bearer " + self.Token}}
 		before := e.dbState(t)
 		r, ok := e.exchange(t, http.MethodDelete, target, header, nil)
@@ -295,6 +311,9 @@ func FuzzEndingQuery(f *testing.F) {
 		}
 		what := "DELETE " + target
 		wantSafeAnswer(t, what, r)
+		if parseErr != nil && problemCodeOf(r.Body) != "invalid_request" {
+			t.Fatalf("%s: a query that does not parse (%v) answered %d %s, want 400 invalid_request", what, parseErr, r.Status, r.Body)
+		}
 		if r.Status != http.StatusOK {
 			e.wantUnchanged(t, what, before)
 			if who, ok := e.exchange(t, http.MethodGet, "/session", header, nil); !ok || who.Status != http.StatusOK {
@@ -305,6 +324,15 @@ func FuzzEndingQuery(f *testing.F) {
 		var a endAnswer
 		if err := json.Unmarshal(r.Body, &a); err != nil {
 			t.Fatalf("%s: 200 %s", what, r.Body)
+		}
+		redirect = parsed.Get("redirect_url")
+		for _, s := range a.Ended {
+			if id := parsed.Get("session_id"); id != "" && s.ID != id {
+				t.Fatalf("%s: asked to end %s, ended %s", what, id, s.ID)
+			}
+			if id := parsed.Get("except"); id != "" && s.ID == id {
+				t.Fatalf("%s: ended %s, the session it was asked to keep", what, id)
+			}
 		}
 		switch {
 		case redirect == "" && a.RedirectURL != nil:
@@ -350,6 +378,7 @@ func FuzzPathIDs(f *testing.F) {
 	for _, id := range []string{
 		"$self", "$client", "alice", "sess_01J00000000000000000000000", "client_01J00000000000000000000000",
 		"sess_01j00000000000000000000000", "..", "a/b", "%2F", "%00", "ü", "\xff", "x/", strings.Repeat("u", 256), "",
+		"a+b", "ops+eu/alice", "a%2Bb", "a%zz",
 	} {
 		f.Add(uint8(0), id)        // GET /sessions/{id}, backend, escaped
 		f.Add(uint8(1|2|1<<3), id) // DELETE /users/{id}/sessions, holder, escaped
@@ -385,6 +414,19 @@ func FuzzPathIDs(f *testing.F) {
 		wantSafeAnswer(t, what, r)
 		if method == http.MethodGet || r.Status != http.StatusOK {
 			e.wantUnchanged(t, what, before)
+		}
+		// A path segment is decoded as a path: "+" is a plus.
+		if r.Status == http.StatusOK && (how>>3)%3 == 1 {
+			want, err := url.PathUnescape(seg)
+			var a struct{ Data, Ended []session }
+			if err != nil || json.Unmarshal(r.Body, &a) != nil {
+				t.Fatalf("%s: 200 %s for a segment that does not decode (%v)", what, r.Body, err)
+			}
+			for _, s := range append(a.Data, a.Ended...) {
+				if s.UserID != want {
+					t.Fatalf("%s: answered with a session of %q, not of %q", what, s.UserID, want)
+				}
+			}
 		}
 		if method == http.MethodDelete && r.Status == http.StatusOK {
 			// The holder may be gone: sign in again for the next input.
