@@ -97,8 +97,8 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 		writeError(c, sessions.Errorf(codeMethodNotAllowed, "This endpoint does not answer %s.", c.Request.Method))
 	})
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", func(c *gin.Context) {
+	r.Match(getAndHead, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.Match(getAndHead, "/readyz", func(c *gin.Context) {
 		if cfg.Ready != nil {
 			// Answer within a probe's usual 1 s budget even when the
 			// database hangs instead of refusing.
@@ -111,21 +111,28 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
-	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", cfg.OpenAPI) })
+	r.Match(getAndHead, "/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	r.Match(getAndHead, "/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", cfg.OpenAPI) })
 
 	authed := r.Group("", h.authenticate)
 	authed.POST("/sessions", h.signIn)
-	authed.GET("/session", h.whoAmI)
+	authed.Match(getAndHead, "/session", h.whoAmI)
 	authed.DELETE("/session", h.signOut)
-	authed.GET("/sessions/:id", h.getSession)
+	authed.Match(getAndHead, "/sessions/:id", h.getSession)
 	authed.DELETE("/sessions/:id", h.endSession)
-	authed.GET("/users/:id/sessions", h.listUserSessions)
+	authed.Match(getAndHead, "/users/:id/sessions", h.listUserSessions)
 	authed.DELETE("/users/:id/sessions", h.endUserSessions)
-	authed.GET("/clients/:id/sessions", h.listClientSessions)
+	authed.Match(getAndHead, "/clients/:id/sessions", h.listClientSessions)
 	authed.DELETE("/clients/:id/sessions", h.endClientSessions)
 	return r, nil
 }
+
+// getAndHead registers a GET route for HEAD too (RFC 9110 §9.3.2: the
+// same status and headers, no body). Gin does not answer HEAD for a GET
+// route by itself; net/http's server drops the body a handler writes to a
+// HEAD request and still sends the GET's Content-Length, so one handler
+// serves both.
+var getAndHead = []string{http.MethodGet, http.MethodHead}
 
 const requestIDHeader = "X-Request-ID"
 
