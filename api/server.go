@@ -80,9 +80,11 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Route user IDs may hold any printable character, "/" included when
-	// escaped as %2F.
+	// escaped as %2F: the router matches the escaped path and
+	// decodePathParams decodes each parameter as a path segment (Gin's own
+	// unescaping would read "+" as a space).
 	r.UseRawPath = true
-	r.UnescapePathValues = true
+	r.UnescapePathValues = false
 	r.HandleMethodNotAllowed = true
 	// A path with a stray trailing slash is an unknown route (404
 	// not_found), not a redirect that bypasses the middleware and its
@@ -91,7 +93,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	r.ContextWithFallback = true
 
 	m := newMetrics(cfg.Registry)
-	r.Use(withRequestID, accessLog(cfg.Logger), m.observe, recoverProblem, secureHeaders, limits(cfg))
+	r.Use(withRequestID, accessLog(cfg.Logger), m.observe, recoverProblem, secureHeaders, limits(cfg), strictQuery)
 	if len(cfg.CORSOrigins) > 0 {
 		r.Use(onlyForOrigins(cfg.CORSOrigins, cors.New(cors.Config{
 			AllowOrigins:     cfg.CORSOrigins,
@@ -124,20 +126,26 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", cfg.OpenAPI) })
 
+	// Each API route names the query parameters it takes (queryParams),
+	// then decodes its path (decodePathParams) and authenticates.
+	route := func(method, path string, params []string, handler gin.HandlerFunc) {
+		r.Handle(method, path, queryParams(params...), decodePathParams, h.authenticate, handler)
+	}
+	ending := []string{"redirect_url"}
+	listing := []string{"status", "limit", "cursor"}
+	route(http.MethodPost, "/sessions", nil, h.signIn)
+	route(http.MethodGet, "/session", nil, h.whoAmI)
+	route(http.MethodDelete, "/session", []string{"session_id", "redirect_url"}, h.signOut)
+	route(http.MethodGet, "/sessions/:id", nil, h.getSession)
+	route(http.MethodDelete, "/sessions/:id", ending, h.endSession)
+	route(http.MethodGet, "/users/:id/sessions", listing, h.listUserSessions)
+	route(http.MethodDelete, "/users/:id/sessions", []string{"except", "redirect_url"}, h.endUserSessions)
+	route(http.MethodGet, "/clients/:id/sessions", listing, h.listClientSessions)
+	route(http.MethodDelete, "/clients/:id/sessions", ending, h.endClientSessions)
 	// POST /session/active is authenticated by the account cookie it
 	// names, not by the active cookie (which may be the one that died).
-	r.POST("/session/active", h.switchActive)
-	authed := r.Group("", h.authenticate)
-	authed.POST("/sessions", h.signIn)
-	authed.GET("/session", h.whoAmI)
-	authed.DELETE("/session", h.signOut)
-	authed.GET("/sessions/:id", h.getSession)
-	authed.DELETE("/sessions/:id", h.endSession)
-	authed.GET("/users/:id/sessions", h.listUserSessions)
-	authed.DELETE("/users/:id/sessions", h.endUserSessions)
-	authed.GET("/clients/:id/sessions", h.listClientSessions)
-	authed.DELETE("/clients/:id/sessions", h.endClientSessions)
-	return r, nil
+	r.Handle(http.MethodPost, "/session/active", queryParams(), h.switchActive)
+	return routeEscapedPath(r), nil
 }
 
 const requestIDHeader = "X-Request-ID"

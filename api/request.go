@@ -1,0 +1,100 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// Reading a request fails closed. Go's URL.Query() silently drops a pair
+// it cannot parse (a ";" separator, a bad %-escape), and a handler that then
+// finds ?except= or ?session_id= "absent" widens a sign-out; Gin decodes
+// path parameters as query strings, so "+" in a user ID would become a
+// space and end another user's sessions. Here every query string is parsed
+// strictly before anything else happens, and path parameters are decoded
+// as paths.
+
+// strictQuery is middleware for every route: a query string that does not
+// parse is 400 invalid_request before authentication or any other work.
+func strictQuery(c *gin.Context) {
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		writeError(c, &sessions.Error{Code: sessions.CodeInvalidRequest,
+			Message: "The query string is malformed (a ';' separator or a bad %-escape); nothing was done.",
+			Fields:  map[string]string{"query": "must be name=value pairs separated by '&', each percent-encoded"}})
+		return
+	}
+	c.Next()
+}
+
+// queryParams is middleware for an API route that takes the named query
+// parameters: any other parameter, or one of them given twice, is 400
+// invalid_request naming it. A misspelt ?sessionId= must not be read as
+// "no session_id", and a repeated one must not be read as its first value.
+func queryParams(allowed ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		// strictQuery has checked that the query parses, so Query() has
+		// dropped nothing.
+		for name, values := range c.Request.URL.Query() {
+			switch {
+			case !slices.Contains(allowed, name):
+				writeError(c, &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "The request has invalid fields.",
+					Fields: map[string]string{fieldName(name): "is not a query parameter of this endpoint"}})
+				return
+			case len(values) > 1:
+				writeError(c, &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "The request has invalid fields.",
+					Fields: map[string]string{name: "must be given at most once"}})
+				return
+			}
+		}
+		c.Next()
+	}
+}
+
+// fieldName bounds a caller-chosen parameter name before it is echoed in
+// a problem.
+func fieldName(name string) string {
+	const max = 64
+	if len(name) > max {
+		return name[:max] + "…"
+	}
+	return name
+}
+
+// decodePathParams is middleware for every route with path parameters:
+// the router matched the escaped path (see routeEscapedPath), so each
+// parameter is still escaped here and is decoded once, as a path segment
+// ("+" stays "+"). A bad escape is 400 invalid_id.
+func decodePathParams(c *gin.Context) {
+	for i, p := range c.Params {
+		v, err := url.PathUnescape(p.Value)
+		if err != nil {
+			writeError(c, sessions.Errorf(sessions.CodeInvalidID, "The %s in the path has a bad %%-escape.", p.Key))
+			return
+		}
+		c.Params[i].Value = v
+	}
+	c.Next()
+}
+
+// routeEscapedPath makes the router always match the escaped path, so a
+// "%2F" inside a user ID never splits a segment and decodePathParams sees
+// every parameter exactly as the client escaped it. Without it Gin uses the
+// escaped path only when the client's escaping differs from Go's default,
+// and the decoded one otherwise, so a parameter could arrive decoded once
+// or not at all.
+func routeEscapedPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawPath == "" {
+			u := *r.URL
+			u.RawPath = u.EscapedPath()
+			r2 := *r
+			r2.URL = &u
+			r = &r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
