@@ -32,6 +32,13 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first SIGTERM or SIGINT starts a graceful shutdown; after it the
+	// signals have their default effect again, so a second one ends the
+	// process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "sessiond:", err)
@@ -79,7 +86,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	// Closing the pool waits for every connection in use, so it is left
+	// out when requests outlived the grace period (see below).
+	closeStore := true
+	defer func() {
+		if closeStore {
+			store.Close()
+		}
+	}()
 
 	svc := sessions.NewService(store, sessions.Config{
 		Mode:                   cfg.Mode,
@@ -144,6 +158,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		// Requests are still running, some perhaps waiting in the
+		// database. The grace period is over: exit now, without waiting
+		// for them; Postgres rolls their transactions back when the
+		// connections drop.
+		closeStore = false
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

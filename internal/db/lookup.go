@@ -15,7 +15,7 @@ import (
 
 // selectSessionsByTokenHashes is the coalesced form of
 // selectSessionByTokenHash: one statement for many tokens.
-const selectSessionsByTokenHashes = `SELECT token_hash, ` + sessionColumns + ` FROM sessions WHERE token_hash = ANY($1)`
+const selectSessionsByTokenHashes = `SELECT token_hash, ` + sessionColumns + ` FROM sessions WHERE token_hash = ANY($1) AND status = 'active'`
 
 // maxLookupBatch bounds how many lookups one statement answers.
 const maxLookupBatch = 128

@@ -16,9 +16,15 @@ import (
 const sessionColumns = `id, user_id, client_id, status, created_at, last_active_at, expires_at, ended_at, user_agent, ip_address, metadata`
 
 const (
-	selectSessionByTokenHash = `SELECT ` + sessionColumns + ` FROM sessions WHERE token_hash = $1`
+	// Only active sessions: an ended token is "no row", exactly like an
+	// unknown one.
+	selectSessionByTokenHash = `SELECT ` + sessionColumns + ` FROM sessions WHERE token_hash = $1 AND status = 'active'`
 	selectSessionByID        = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`
-	touchSession             = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
+	// A holder's view: a session outside its scope is "no row", exactly
+	// like an unknown ID.
+	selectSessionInScope = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1 AND (user_id = $2 OR client_id = $3)`
+	lockSessionByID      = selectSessionByID + ` FOR SHARE`
+	touchSession         = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
 )
 
 func scanSession(row pgx.Row) (sessions.Session, error) {
@@ -74,8 +80,29 @@ func (t txStore) LockUser(ctx context.Context, userID string) error {
 	return err
 }
 
-func (t txStore) Session(ctx context.Context, id string) (sessions.Session, error) {
-	s, err := scanSession(t.tx.QueryRow(ctx, selectSessionByID, id))
+func (t txStore) LockKnownUser(ctx context.Context, userID string) error {
+	var one int
+	err := t.tx.QueryRow(ctx, `SELECT 1 FROM session_users WHERE user_id = $1 FOR UPDATE`, userID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	return err
+}
+
+func (t txStore) LockSession(ctx context.Context, id string) (sessions.Session, error) {
+	return sessionRow(t.tx.QueryRow(ctx, lockSessionByID, id))
+}
+
+func (t txStore) Session(ctx context.Context, id string, scope sessions.Scope) (sessions.Session, error) {
+	if scope == (sessions.Scope{}) {
+		return sessionRow(t.tx.QueryRow(ctx, selectSessionByID, id))
+	}
+	return sessionRow(t.tx.QueryRow(ctx, selectSessionInScope, id, scope.UserID, scope.ClientID))
+}
+
+// sessionRow scans one session, with no row as ErrSessionNotFound.
+func sessionRow(row pgx.Row) (sessions.Session, error) {
+	s, err := scanSession(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, sessions.ErrSessionNotFound
 	}

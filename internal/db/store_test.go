@@ -108,7 +108,7 @@ func read(t *testing.T, s *db.Store, id string) sessions.Session {
 	t.Helper()
 	var sess sessions.Session
 	inTx(t, s, func(tx sessions.Tx) (err error) {
-		sess, err = tx.Session(ctx, id)
+		sess, err = tx.Session(ctx, id, sessions.Scope{})
 		return err
 	})
 	return sess
@@ -219,7 +219,7 @@ func TestInsertSession(t *testing.T) {
 		if _, err := s.SessionByTokenHash(ctx, sessions.HashToken("unknown")); !errors.Is(err, sessions.ErrSessionNotFound) {
 			t.Errorf("SessionByTokenHash: %v, want ErrSessionNotFound", err)
 		}
-		err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.Session(ctx, newSessionID()); return err })
+		err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.Session(ctx, newSessionID(), sessions.Scope{}); return err })
 		if !errors.Is(err, sessions.ErrSessionNotFound) {
 			t.Errorf("Session: %v, want ErrSessionNotFound", err)
 		}
@@ -1010,4 +1010,76 @@ func TestMigrations(t *testing.T) {
 	c := mustClient(t, s)
 	mustSession(t, s, "alice", c, t0)
 	wantPgError(t, insert(s, newSession("alice", c, t0)), "23505", "sessions_one_active_per_client_user")
+}
+
+// The review's finding 8: refusing an ended token and refusing an unknown
+// one do the same work — the database answers "no row" to both — and so
+// do refusing an ID outside a holder's scope and an unknown ID.
+func TestRefusalsLookTheSame(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	c := mustClient(t, s)
+	ended := mustSession(t, s, "alice", c, t0)
+	mustEnd(t, s, ended.ID, sessions.StatusRevoked, t0.Add(time.Minute))
+	if _, err := s.SessionByTokenHash(ctx, sessions.HashToken(ended.ID)); !errors.Is(err, sessions.ErrSessionNotFound) {
+		t.Errorf("SessionByTokenHash(ended token): %v, want ErrSessionNotFound as for an unknown one", err)
+	}
+
+	bobs := mustSession(t, s, "bob", mustClient(t, s), t0)
+	for _, c := range []struct {
+		name  string
+		scope sessions.Scope
+		found bool
+	}{
+		{"a backend sees it", sessions.Scope{}, true},
+		{"its user sees it", sessions.Scope{UserID: "bob", ClientID: newClientID()}, true},
+		{"a holder on its client sees it", sessions.Scope{UserID: "carol", ClientID: bobs.ClientID}, true},
+		{"anyone else does not", sessions.Scope{UserID: "alice", ClientID: c}, false},
+	} {
+		err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.Session(ctx, bobs.ID, c.scope); return err })
+		if c.found && err != nil || !c.found && !errors.Is(err, sessions.ErrSessionNotFound) {
+			t.Errorf("%s: Session = %v", c.name, err)
+		}
+	}
+}
+
+// LockSession holds a share lock: an ending of that session waits until
+// the transaction that holds it ends.
+func TestLockSessionHoldsOffEndings(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	sess := mustSession(t, s, "alice", mustClient(t, s), t0)
+	locked, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx sessions.Tx) error {
+			got, err := tx.LockSession(ctx, sess.ID)
+			if err != nil || got.Status != sessions.StatusActive {
+				return fmt.Errorf("LockSession: %v %v", got.Status, err)
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	ended := make(chan struct{})
+	go func() {
+		mustEnd(t, s, sess.ID, sessions.StatusRevoked, t0.Add(time.Minute))
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		t.Fatal("the session ended while another transaction held its share lock")
+	case <-time.After(300 * time.Millisecond): // the ending waits, as it should
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-ended
+	err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.LockSession(ctx, newSessionID()); return err })
+	if !errors.Is(err, sessions.ErrSessionNotFound) {
+		t.Errorf("LockSession(unknown) = %v, want ErrSessionNotFound", err)
+	}
 }

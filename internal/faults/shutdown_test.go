@@ -54,17 +54,26 @@ type sessiondProcess struct {
 }
 
 // startSessiond runs the binary on a fresh pgtest database with the given
-// settings on top of the test defaults, and returns once it listens.
+// settings on top of the test defaults, and returns once it listens. A
+// setting is an environment variable (NAME=value), or a flag when it
+// starts with "--".
 func startSessiond(t *testing.T, bin, dbURL string, settings ...string) *sessiondProcess {
 	t.Helper()
 	log := &processLog{listening: make(chan string, 1)}
 	cmd := exec.Command(bin, "serve")
 	// Only these settings: nothing leaks in from the environment.
-	cmd.Env = append([]string{
+	cmd.Env = []string{
 		"SESSIOND_DATABASE_URL=" + dbURL,
 		"SESSIOND_ADDR=127.0.0.1:0",
 		"SESSIOND_API_KEYS=" + apiKey,
-	}, settings...)
+	}
+	for _, s := range settings {
+		if strings.HasPrefix(s, "--") {
+			cmd.Args = append(cmd.Args, s)
+		} else {
+			cmd.Env = append(cmd.Env, s)
+		}
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -27,10 +27,19 @@ func (c Caller) actor() string {
 	return "session:" + c.Session.ID
 }
 
-// canSee reports whether the caller may see and end s: a backend sees
-// every session, a holder those of its own user or on its own client.
+// scope is what the caller may see and end: a backend every session, a
+// holder those of its own user or on its own client.
+func (c Caller) scope() Scope {
+	if c.IsBackend() {
+		return Scope{}
+	}
+	return Scope{UserID: c.Session.UserID, ClientID: c.Session.ClientID}
+}
+
+// canSee reports whether the caller's scope holds s.
 func (c Caller) canSee(s Session) bool {
-	return c.IsBackend() || s.UserID == c.Session.UserID || s.ClientID == c.Session.ClientID
+	sc := c.scope()
+	return sc == Scope{} || s.UserID == sc.UserID || s.ClientID == sc.ClientID
 }
 
 // ending is what sessions this caller ends become: revoked when a backend

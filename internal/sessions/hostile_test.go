@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 // countingStore is a Store that holds no session and counts every call,
@@ -45,7 +48,11 @@ func (countingTx) CreateClient(context.Context, string, time.Time) error { retur
 func (countingTx) LockClient(context.Context, string) error              { return nil }
 func (countingTx) ClientExists(context.Context, string) (bool, error)    { return true, nil }
 func (countingTx) LockUser(context.Context, string) error                { return nil }
-func (countingTx) Session(context.Context, string) (Session, error) {
+func (countingTx) LockKnownUser(context.Context, string) error           { return nil }
+func (countingTx) LockSession(context.Context, string) (Session, error) {
+	return Session{}, ErrSessionNotFound
+}
+func (countingTx) Session(context.Context, string, Scope) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }
 func (countingTx) ListSessions(context.Context, ListFilter) ([]Session, error) { return nil, nil }
@@ -209,5 +216,36 @@ func TestMetadataMustBeStorable(t *testing.T) {
 		if _, err := validateSignIn(SignInInput{UserID: "u", Metadata: json.RawMessage(raw)}); (err == nil) != ok {
 			t.Errorf("validateSignIn with metadata %.60q: %v, want ok=%v", raw, err, ok)
 		}
+	}
+}
+
+// The review's finding 11: IDs made in one millisecond, a session's and
+// its client's among them, must not tell one another. With monotonic
+// entropy each was the previous one plus less than 2^32; drawn
+// independently, two 80-bit random parts are that close with probability
+// about 2^-47.
+func TestIDsAreUnpredictable(t *testing.T) {
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	entropy := func(id string) *big.Int {
+		u := ulid.MustParseStrict(id[strings.IndexByte(id, '_')+1:])
+		return new(big.Int).SetBytes(u.Entropy())
+	}
+	near := new(big.Int).Lsh(big.NewInt(1), 33)
+	prev := entropy(newID(sessionIDPrefix, now))
+	for i := range 1000 {
+		next := entropy(newID([]string{sessionIDPrefix, clientIDPrefix}[i%2], now))
+		if d := new(big.Int).Sub(next, prev); d.CmpAbs(near) < 0 {
+			t.Fatalf("ID %d of one millisecond is within %v of the one before: predictable", i, d)
+		}
+		prev = next
+	}
+
+	svc, _ := newCountingService()
+	res, err := svc.SignIn(context.Background(), Backend("k"), SignInInput{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := new(big.Int).Sub(entropy(res.Session.ClientID), entropy(res.Session.ID)); d.CmpAbs(near) < 0 {
+		t.Fatalf("client ID %s is its session ID %s plus %v", res.Session.ClientID, res.Session.ID, d)
 	}
 }

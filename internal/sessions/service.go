@@ -14,6 +14,9 @@ import (
 
 // ActivityInterval is how often, at most, verifying a session writes its
 // last_active_at: the hot path stays a read for the rest of the minute.
+// With an inactivity timeout of two minutes or less, activity is written
+// every half timeout instead (see activityInterval), so a session in use
+// never times out.
 const ActivityInterval = time.Minute
 
 // Limits of the inputs of a sign-in.
@@ -64,6 +67,17 @@ func NewService(store Store, cfg Config) *Service {
 // reads back exactly as it was written.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
 
+// activityInterval is how often verifying a session writes its
+// last_active_at: ActivityInterval, or half the inactivity timeout when
+// that is shorter, so a session used more often than its timeout always
+// has a recent enough last_active_at.
+func (s *Service) activityInterval() time.Duration {
+	if t := s.cfg.InactivityTimeout; t > 0 && t/2 < ActivityInterval {
+		return t / 2
+	}
+	return ActivityInterval
+}
+
 func (s *Service) expiry(now time.Time) Expiry {
 	return Expiry{Now: now, IdleTimeout: s.cfg.InactivityTimeout}
 }
@@ -104,32 +118,37 @@ func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInR
 	if err != nil {
 		return SignInResult{}, err
 	}
-	now := s.now()
-	sess := Session{
-		ID:           newID(sessionIDPrefix, now),
-		UserID:       in.UserID,
-		ClientID:     in.ClientID,
-		Status:       StatusActive,
-		CreatedAt:    now,
-		LastActiveAt: now,
-		ExpiresAt:    now.Add(s.cfg.Lifetime),
-		UserAgent:    in.UserAgent,
-		IPAddress:    in.IPAddress,
-		Metadata:     in.Metadata,
-	}
+	var sess Session
 	var ended []Ended
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	lock := func(tx Tx) error {
+		if in.ClientID != "" {
+			if err := tx.LockClient(ctx, in.ClientID); err != nil {
+				return err
+			}
+		}
+		return tx.LockUser(ctx, in.UserID)
+	}
+	err = s.act(ctx, c, lock, func(tx Tx, now time.Time) error {
+		sess = Session{
+			ID:           newID(sessionIDPrefix, now),
+			UserID:       in.UserID,
+			ClientID:     in.ClientID,
+			Status:       StatusActive,
+			CreatedAt:    now,
+			LastActiveAt: now,
+			ExpiresAt:    now.Add(s.cfg.Lifetime),
+			UserAgent:    in.UserAgent,
+			IPAddress:    in.IPAddress,
+			Metadata:     in.Metadata,
+		}
 		ended = ended[:0]
 		if in.ClientID == "" {
+			// A new client: no one else can know it yet, so it needs no
+			// lock.
 			sess.ClientID = newID(clientIDPrefix, now)
 			if err := tx.CreateClient(ctx, sess.ClientID, now); err != nil {
 				return err
 			}
-		} else if err := tx.LockClient(ctx, in.ClientID); err != nil {
-			return err
-		}
-		if err := tx.LockUser(ctx, in.UserID); err != nil {
-			return err
 		}
 		// Sessions already past a bound are expired, not replaced or
 		// evicted, and do not count against the limit.
@@ -232,7 +251,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	if sess = sess.asOf(now, s.cfg.InactivityTimeout); sess.Status != StatusActive {
 		return Session{}, ErrUnauthenticated
 	}
-	if now.Sub(sess.LastActiveAt) >= ActivityInterval {
+	if now.Sub(sess.LastActiveAt) >= s.activityInterval() {
 		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
 			return Session{}, err
 		}
@@ -274,11 +293,13 @@ func (s *Service) SignOut(ctx context.Context, c Caller, sessionID, redirectURL 
 	if sessionID != "" {
 		return s.EndSession(ctx, c, sessionID, redirectURL)
 	}
-	sel := Selector{SessionID: c.Session.ID}
 	if s.cfg.Mode == ModeMulti {
-		sel = Selector{ClientID: c.Session.ClientID}
+		clientID := c.Session.ClientID
+		return s.end(ctx, c, Selector{ClientID: clientID}, redirectURL, func(tx Tx) error {
+			return tx.LockClient(ctx, clientID)
+		})
 	}
-	return s.end(ctx, c, sel, redirectURL, nil)
+	return s.end(ctx, c, Selector{SessionID: c.Session.ID}, redirectURL, nil)
 }
 
 // errHolderOnly answers a backend that calls an endpoint about "my" session.
@@ -292,14 +313,8 @@ func (s *Service) EndSession(ctx context.Context, c Caller, id, redirectURL stri
 		return EndResult{}, errInvalidSessionID
 	}
 	return s.end(ctx, c, Selector{SessionID: id}, redirectURL, func(tx Tx) error {
-		sess, err := tx.Session(ctx, id)
-		if err != nil {
-			return err
-		}
-		if !c.canSee(sess) {
-			return ErrSessionNotFound
-		}
-		return nil
+		_, err := tx.Session(ctx, id, c.scope())
+		return err
 	})
 }
 
@@ -313,7 +328,9 @@ func (s *Service) EndUserSessions(ctx context.Context, c Caller, userID, exceptI
 	if exceptID != "" && !ValidSessionID(exceptID) {
 		return EndResult{}, errInvalidSessionID
 	}
-	return s.end(ctx, c, Selector{UserID: userID, ExceptSessionID: exceptID}, redirectURL, nil)
+	return s.end(ctx, c, Selector{UserID: userID, ExceptSessionID: exceptID}, redirectURL, func(tx Tx) error {
+		return tx.LockKnownUser(ctx, userID)
+	})
 }
 
 // EndClientSessions ends every active session on the client ("sign out of
@@ -323,27 +340,26 @@ func (s *Service) EndClientSessions(ctx context.Context, c Caller, clientID, red
 	if err := checkClientID(clientID); err != nil {
 		return EndResult{}, err
 	}
+	if !c.IsBackend() && c.Session.ClientID != clientID {
+		return EndResult{}, ErrClientNotFound
+	}
+	// LockClient is also the existence check: ErrClientNotFound if none.
 	return s.end(ctx, c, Selector{ClientID: clientID}, redirectURL, func(tx Tx) error {
-		return s.checkClientAccess(ctx, tx, c, clientID)
+		return tx.LockClient(ctx, clientID)
 	})
 }
 
 // end is every ending call: check the redirect URL first (nothing ends on a
-// bad one), then in one transaction check access, record what has expired,
-// and end the selected active sessions with the caller's statuses.
-func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL string, check func(Tx) error) (EndResult, error) {
+// bad one), then in one transaction (see act) check access and take the
+// scope's lock, record what has expired, and end the selected active
+// sessions with the caller's statuses.
+func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL string, lock func(Tx) error) (EndResult, error) {
 	redirect, err := checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins)
 	if err != nil {
 		return EndResult{}, err
 	}
-	now := s.now()
 	var ended []Session
-	err = s.store.InTx(ctx, func(tx Tx) error {
-		if check != nil {
-			if err := check(tx); err != nil {
-				return err
-			}
-		}
+	err = s.act(ctx, c, lock, func(tx Tx, now time.Time) error {
 		if _, err := tx.ExpireSessions(ctx, sel, s.expiry(now), 0); err != nil {
 			return err
 		}
@@ -354,6 +370,40 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 		return EndResult{}, err
 	}
 	return s.endResult(c, ended, redirect), nil
+}
+
+// act runs fn in one transaction on behalf of c. First lock, if set,
+// checks access and takes the locks of the scope the action touches — the
+// client row, then the user row, in the order sign-in takes them, so an
+// action on a device or a user and a sign-in there are serialised. Then,
+// for a session holder, the caller's own session is read again and
+// share-locked: an action whose session was ended while the request
+// waited is ErrUnauthenticated, and its session cannot end until the
+// action commits. Only then is the clock read, so the timestamps of
+// actions that wait on one another follow their commit order.
+func (s *Service) act(ctx context.Context, c Caller, lock func(Tx) error, fn func(tx Tx, now time.Time) error) error {
+	return s.store.InTx(ctx, func(tx Tx) error {
+		if lock != nil {
+			if err := lock(tx); err != nil {
+				return err
+			}
+		}
+		if c.IsBackend() {
+			return fn(tx, s.now())
+		}
+		self, err := tx.LockSession(ctx, c.Session.ID)
+		if errors.Is(err, ErrSessionNotFound) {
+			return ErrUnauthenticated
+		}
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if self.asOf(now, s.cfg.InactivityTimeout).Status != StatusActive {
+			return ErrUnauthenticated
+		}
+		return fn(tx, now)
+	})
 }
 
 var errInvalidSessionID = &Error{Code: CodeInvalidID, Message: "Not a session ID (sess_ followed by 26 base32 characters)."}
@@ -404,18 +454,16 @@ func (s *Service) GetSession(ctx context.Context, c Caller, id string) (Session,
 		return Session{}, errInvalidSessionID
 	}
 	var sess Session
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.act(ctx, c, nil, func(tx Tx, now time.Time) error {
 		var err error
-		sess, err = tx.Session(ctx, id)
+		sess, err = tx.Session(ctx, id, c.scope())
+		sess = sess.asOf(now, s.cfg.InactivityTimeout)
 		return err
 	})
 	if err != nil {
 		return Session{}, err
 	}
-	if !c.canSee(sess) {
-		return Session{}, ErrSessionNotFound
-	}
-	return sess.asOf(s.now(), s.cfg.InactivityTimeout), nil
+	return sess, nil
 }
 
 // ListQuery is a request for one page of a list.
@@ -438,7 +486,7 @@ func (s *Service) ListUserSessions(ctx context.Context, c Caller, userID string,
 	if err := s.checkUserAccess(c, userID); err != nil {
 		return Page{}, err
 	}
-	return s.list(ctx, ListFilter{UserID: userID}, q, nil)
+	return s.list(ctx, c, ListFilter{UserID: userID}, q, nil)
 }
 
 // ListClientSessions lists the sessions on a client (the account
@@ -447,25 +495,19 @@ func (s *Service) ListClientSessions(ctx context.Context, c Caller, clientID str
 	if err := checkClientID(clientID); err != nil {
 		return Page{}, err
 	}
-	return s.list(ctx, ListFilter{ClientID: clientID}, q, func(tx Tx) error {
+	return s.list(ctx, c, ListFilter{ClientID: clientID}, q, func(tx Tx) error {
 		return s.checkClientAccess(ctx, tx, c, clientID)
 	})
 }
 
-func (s *Service) list(ctx context.Context, f ListFilter, q ListQuery, check func(Tx) error) (Page, error) {
+func (s *Service) list(ctx context.Context, c Caller, f ListFilter, q ListQuery, check func(Tx) error) (Page, error) {
 	if err := parseListQuery(&f, q); err != nil {
 		return Page{}, err
 	}
 	limit := f.Limit
 	f.Limit++ // one more tells whether there is a next page
-	now := s.now()
 	var page []Session
-	err := s.store.InTx(ctx, func(tx Tx) error {
-		if check != nil {
-			if err := check(tx); err != nil {
-				return err
-			}
-		}
+	err := s.act(ctx, c, check, func(tx Tx, now time.Time) error {
 		// Record expiry first, so the status filter sees it.
 		if _, err := tx.ExpireSessions(ctx, Selector{UserID: f.UserID, ClientID: f.ClientID}, s.expiry(now), 0); err != nil {
 			return err

@@ -132,8 +132,13 @@ func validID(id, prefix string) bool {
 	return err == nil
 }
 
+// newID returns a fresh ID: its prefix, the time in milliseconds, and 80
+// bits from crypto/rand. ulid.DefaultEntropy would be math/rand seeded
+// with the start time, and monotonic within a millisecond, so one ID
+// would tell the next; every ID here, a session's and its client's
+// included, is drawn independently.
 func newID(prefix string, now time.Time) string {
-	return prefix + ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
+	return prefix + ulid.MustNew(ulid.Timestamp(now), rand.Reader).String()
 }
 
 // ValidUserID reports whether id is a user ID: 1–255 bytes of printable

@@ -12,8 +12,11 @@ import (
 // Methods return ErrSessionNotFound, ErrClientNotFound or ErrUnavailable as
 // they say; any other error is internal.
 type Store interface {
-	// SessionByTokenHash returns the session whose token hashes to h, or
-	// ErrSessionNotFound. It is the hot path: one index lookup, no cache.
+	// SessionByTokenHash returns the active session whose token hashes to
+	// h, or ErrSessionNotFound: an ended token is not found, exactly like an
+	// unknown one, so refusing either does the same work. It is the hot
+	// path: one index lookup, no cache. (A session past a bound that no one
+	// has recorded yet is still returned; the service refuses it.)
 	SessionByTokenHash(ctx context.Context, h TokenHash) (Session, error)
 	// TouchSession records activity: it sets last_active_at to at if the
 	// session is still active and last_active_at is earlier.
@@ -35,11 +38,21 @@ type Tx interface {
 	// ClientExists reports whether the client exists.
 	ClientExists(ctx context.Context, id string) (bool, error)
 	// LockUser takes the user's lock row until the transaction ends,
-	// serialising sign-ins of one user.
+	// serialising sign-ins of one user; the row is made on first use.
 	LockUser(ctx context.Context, userID string) error
+	// LockKnownUser takes the user's lock row if there is one. A user
+	// without one has never signed in, and a first sign-in that makes it
+	// concurrently is simply ordered after this transaction.
+	LockKnownUser(ctx context.Context, userID string) error
+	// LockSession returns the session as stored and holds a share lock on
+	// it until the transaction ends, so no other transaction can end it in
+	// the meantime; ErrSessionNotFound if none.
+	LockSession(ctx context.Context, id string) (Session, error)
 
-	// Session returns one session as stored, or ErrSessionNotFound.
-	Session(ctx context.Context, id string) (Session, error)
+	// Session returns one session as stored if scope sees it, or
+	// ErrSessionNotFound: a session outside the scope is not found in the
+	// same way and with the same work as one that does not exist.
+	Session(ctx context.Context, id string, scope Scope) (Session, error)
 	// ListSessions returns the sessions that f selects, newest first.
 	ListSessions(ctx context.Context, f ListFilter) ([]Session, error)
 	// InsertSession stores a new active session and its audit row.
@@ -70,6 +83,13 @@ type Selector struct {
 	ClientID  string
 	// ExceptSessionID keeps one session out of the selection.
 	ExceptSessionID string
+}
+
+// Scope is the sessions a caller may see: those of UserID or on
+// ClientID. The zero Scope sees every session (a backend).
+type Scope struct {
+	UserID   string
+	ClientID string
 }
 
 // Ending says what the sessions a statement ends become.
