@@ -218,6 +218,11 @@ func (h *handlers) writeEnded(c *gin.Context, res sessions.EndResult, err error)
 
 func (h *handlers) writeEndedWith(c *gin.Context, res sessions.EndResult, ch sessions.CookieChanges, err error) {
 	if err != nil {
+		// The caller's own session ended while the request ran: its
+		// cookies are dead now, as in authenticate.
+		if b := browserOf(c); b != nil && errors.Is(err, sessions.ErrUnauthenticated) {
+			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(c.Request.Context(), *b))
+		}
 		writeError(c, err)
 		return
 	}
