@@ -24,10 +24,17 @@ import (
 
 // Config is what the transport needs besides the service.
 type Config struct {
-	APIKeys      []string // sk_... keys of backends
-	CookieName   string
-	CookieSecure bool
-	CORSOrigins  []string
+	APIKeys []string // sk_... keys of backends
+	// The attributes of every cookie sessiond sets or clears (see
+	// CookieSettings): name (default __session), Secure, Domain (default
+	// none: host-only), Path (default /) and SameSite (lax, strict or
+	// none; default lax).
+	CookieName     string
+	CookieSecure   bool
+	CookieDomain   string
+	CookiePath     string
+	CookieSameSite string
+	CORSOrigins    []string
 	// MaxBodyBytes bounds request bodies; larger ones are 413.
 	MaxBodyBytes int64
 	// RequestTimeout bounds the work of one request, database included;
@@ -50,9 +57,12 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = "__session"
+	jar, err := newCookies(CookieSettings{Name: cfg.CookieName, Domain: cfg.CookieDomain, Path: cfg.CookiePath,
+		SameSite: cfg.CookieSameSite, Secure: cfg.CookieSecure})
+	if err != nil {
+		return nil, err
 	}
+	cfg.CookieName = jar.Name
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
@@ -65,7 +75,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	h := &handlers{svc: svc, keys: keys, cfg: cfg}
+	h := &handlers{svc: svc, keys: keys, cfg: cfg, cookies: jar}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -133,6 +143,9 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	route(del, "/users/:id/sessions", []string{"except", "redirect_url"}, h.endUserSessions)
 	route(getAndHead, "/clients/:id/sessions", listing, h.listClientSessions)
 	route(del, "/clients/:id/sessions", ending, h.endClientSessions)
+	// POST /session/active is authenticated by the account cookie it
+	// names, not by the active cookie (which may be the one that died).
+	r.Handle(http.MethodPost, "/session/active", queryParams(), h.switchActive)
 	return routeEscapedPath(r), nil
 }
 

@@ -530,8 +530,12 @@ type ClientInterface interface {
 	// `session_id`: ends exactly that session if it is on the caller's
 	// client or of the caller's user, else 404 and nothing ends. Sessions
 	// on the caller's client become `ended`, others `revoked`. When the
-	// caller used the cookie and its own session ended, the cookie is
-	// cleared (`Max-Age=0`).
+	// caller came with its cookies: the account cookie of every ended
+	// session it carried is cleared; when its own (active) session ended,
+	// another live account the browser holds becomes active (multi mode,
+	// a new active cookie) or the active cookie is cleared (`Max-Age=0`).
+	// Multi mode without `session_id` ("sign out of all accounts") clears
+	// the active cookie and every account cookie the request carried.
 	//
 	// Corresponds with DELETE /session (the `SignOut` operationId).
 	SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -543,26 +547,30 @@ type ClientInterface interface {
 	// Corresponds with GET /session (the `GetCurrentSession` operationId).
 	GetCurrentSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SetActiveSessionWithBody Switch the browser's active account (session holder, multi mode)
+	// SetActiveSessionWithBody Switch the browser's active account (multi mode, cookies)
 	//
-	// Makes `session_id` the browser's active account: allowed when the
-	// request carries that session's account cookie (the cookie name
-	// followed by `_` and the session ID) and the session is active. The
-	// answer is the session and the new active cookie. Otherwise 404
-	// `session_not_found`, and nothing changes.
+	// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+	// the request carries the active one. Authenticated by that account
+	// cookie alone (the active cookie may be the one that died; an
+	// `Authorization` header is not consulted). Allowed when the request
+	// carries the session's account cookie and the session is active:
+	// 200 with the session and a new active cookie. Otherwise 404
+	// `session_not_found`, and a dead account cookie is cleared.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /session/active (the `SetActiveSession` operationId).
 	SetActiveSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SetActiveSession Switch the browser's active account (session holder, multi mode)
+	// SetActiveSession Switch the browser's active account (multi mode, cookies)
 	//
-	// Makes `session_id` the browser's active account: allowed when the
-	// request carries that session's account cookie (the cookie name
-	// followed by `_` and the session ID) and the session is active. The
-	// answer is the session and the new active cookie. Otherwise 404
-	// `session_not_found`, and nothing changes.
+	// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+	// the request carries the active one. Authenticated by that account
+	// cookie alone (the active cookie may be the one that died; an
+	// `Authorization` header is not consulted). Allowed when the request
+	// carries the session's account cookie and the session is active:
+	// 200 with the session and a new active cookie. Otherwise 404
+	// `session_not_found`, and a dead account cookie is cleared.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -577,6 +585,12 @@ type ClientInterface interface {
 	// `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 	// active sessions beyond N are `evicted`.
 	//
+	// The answer carries the `Set-Cookie` headers a browser needs for the
+	// new session (`Max-Age` up to its `expires_at`): the active cookie
+	// with the token, and in multi mode the account cookie too (and a
+	// clearing one for the account cookie of the session it replaced).
+	// A backend signing a browser in forwards them unchanged.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /sessions (the `CreateSession` operationId).
@@ -589,6 +603,12 @@ type ClientInterface interface {
 	// active session on the client is. Then, with
 	// `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 	// active sessions beyond N are `evicted`.
+	//
+	// The answer carries the `Set-Cookie` headers a browser needs for the
+	// new session (`Max-Age` up to its `expires_at`): the active cookie
+	// with the token, and in multi mode the account cookie too (and a
+	// clearing one for the account cookie of the session it replaced).
+	// A backend signing a browser in forwards them unchanged.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -719,8 +739,12 @@ func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (
 // `session_id`: ends exactly that session if it is on the caller's
 // client or of the caller's user, else 404 and nothing ends. Sessions
 // on the caller's client become `ended`, others `revoked`. When the
-// caller used the cookie and its own session ended, the cookie is
-// cleared (`Max-Age=0`).
+// caller came with its cookies: the account cookie of every ended
+// session it carried is cleared; when its own (active) session ended,
+// another live account the browser holds becomes active (multi mode,
+// a new active cookie) or the active cookie is cleared (`Max-Age=0`).
+// Multi mode without `session_id` ("sign out of all accounts") clears
+// the active cookie and every account cookie the request carried.
 //
 // Corresponds with DELETE /session (the `SignOut` operationId).
 func (c *Client) SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -752,13 +776,15 @@ func (c *Client) GetCurrentSession(ctx context.Context, reqEditors ...RequestEdi
 	return c.Client.Do(req)
 }
 
-// SetActiveSessionWithBody Switch the browser's active account (session holder, multi mode)
+// SetActiveSessionWithBody Switch the browser's active account (multi mode, cookies)
 //
-// Makes `session_id` the browser's active account: allowed when the
-// request carries that session's account cookie (the cookie name
-// followed by `_` and the session ID) and the session is active. The
-// answer is the session and the new active cookie. Otherwise 404
-// `session_not_found`, and nothing changes.
+// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+// the request carries the active one. Authenticated by that account
+// cookie alone (the active cookie may be the one that died; an
+// `Authorization` header is not consulted). Allowed when the request
+// carries the session's account cookie and the session is active:
+// 200 with the session and a new active cookie. Otherwise 404
+// `session_not_found`, and a dead account cookie is cleared.
 //
 // Takes any type of body and a specified content type.
 //
@@ -775,13 +801,15 @@ func (c *Client) SetActiveSessionWithBody(ctx context.Context, contentType strin
 	return c.Client.Do(req)
 }
 
-// SetActiveSession Switch the browser's active account (session holder, multi mode)
+// SetActiveSession Switch the browser's active account (multi mode, cookies)
 //
-// Makes `session_id` the browser's active account: allowed when the
-// request carries that session's account cookie (the cookie name
-// followed by `_` and the session ID) and the session is active. The
-// answer is the session and the new active cookie. Otherwise 404
-// `session_not_found`, and nothing changes.
+// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+// the request carries the active one. Authenticated by that account
+// cookie alone (the active cookie may be the one that died; an
+// `Authorization` header is not consulted). Allowed when the request
+// carries the session's account cookie and the session is active:
+// 200 with the session and a new active cookie. Otherwise 404
+// `session_not_found`, and a dead account cookie is cleared.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -806,6 +834,12 @@ func (c *Client) SetActiveSession(ctx context.Context, body SetActiveSessionJSON
 // `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 // active sessions beyond N are `evicted`.
 //
+// The answer carries the `Set-Cookie` headers a browser needs for the
+// new session (`Max-Age` up to its `expires_at`): the active cookie
+// with the token, and in multi mode the account cookie too (and a
+// clearing one for the account cookie of the session it replaced).
+// A backend signing a browser in forwards them unchanged.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /sessions (the `CreateSession` operationId).
@@ -828,6 +862,12 @@ func (c *Client) CreateSessionWithBody(ctx context.Context, contentType string, 
 // active session on the client is. Then, with
 // `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 // active sessions beyond N are `evicted`.
+//
+// The answer carries the `Set-Cookie` headers a browser needs for the
+// new session (`Max-Age` up to its `expires_at`): the active cookie
+// with the token, and in multi mode the account cookie too (and a
+// clearing one for the account cookie of the session it replaced).
+// A backend signing a browser in forwards them unchanged.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1683,8 +1723,12 @@ type ClientWithResponsesInterface interface {
 	// `session_id`: ends exactly that session if it is on the caller's
 	// client or of the caller's user, else 404 and nothing ends. Sessions
 	// on the caller's client become `ended`, others `revoked`. When the
-	// caller used the cookie and its own session ended, the cookie is
-	// cleared (`Max-Age=0`).
+	// caller came with its cookies: the account cookie of every ended
+	// session it carried is cleared; when its own (active) session ended,
+	// another live account the browser holds becomes active (multi mode,
+	// a new active cookie) or the active cookie is cleared (`Max-Age=0`).
+	// Multi mode without `session_id` ("sign out of all accounts") clears
+	// the active cookie and every account cookie the request carried.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1700,26 +1744,30 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /session (the `GetCurrentSession` operationId).
 	GetCurrentSessionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCurrentSessionResponse, error)
 
-	// SetActiveSessionWithBodyWithResponse Switch the browser's active account (session holder, multi mode)
+	// SetActiveSessionWithBodyWithResponse Switch the browser's active account (multi mode, cookies)
 	//
-	// Makes `session_id` the browser's active account: allowed when the
-	// request carries that session's account cookie (the cookie name
-	// followed by `_` and the session ID) and the session is active. The
-	// answer is the session and the new active cookie. Otherwise 404
-	// `session_not_found`, and nothing changes.
+	// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+	// the request carries the active one. Authenticated by that account
+	// cookie alone (the active cookie may be the one that died; an
+	// `Authorization` header is not consulted). Allowed when the request
+	// carries the session's account cookie and the session is active:
+	// 200 with the session and a new active cookie. Otherwise 404
+	// `session_not_found`, and a dead account cookie is cleared.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /session/active (the `SetActiveSession` operationId).
 	SetActiveSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetActiveSessionResponse, error)
 
-	// SetActiveSessionWithResponse Switch the browser's active account (session holder, multi mode)
+	// SetActiveSessionWithResponse Switch the browser's active account (multi mode, cookies)
 	//
-	// Makes `session_id` the browser's active account: allowed when the
-	// request carries that session's account cookie (the cookie name
-	// followed by `_` and the session ID) and the session is active. The
-	// answer is the session and the new active cookie. Otherwise 404
-	// `session_not_found`, and nothing changes.
+	// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+	// the request carries the active one. Authenticated by that account
+	// cookie alone (the active cookie may be the one that died; an
+	// `Authorization` header is not consulted). Allowed when the request
+	// carries the session's account cookie and the session is active:
+	// 200 with the session and a new active cookie. Otherwise 404
+	// `session_not_found`, and a dead account cookie is cleared.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1734,6 +1782,12 @@ type ClientWithResponsesInterface interface {
 	// `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 	// active sessions beyond N are `evicted`.
 	//
+	// The answer carries the `Set-Cookie` headers a browser needs for the
+	// new session (`Max-Age` up to its `expires_at`): the active cookie
+	// with the token, and in multi mode the account cookie too (and a
+	// clearing one for the account cookie of the session it replaced).
+	// A backend signing a browser in forwards them unchanged.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /sessions (the `CreateSession` operationId).
@@ -1746,6 +1800,12 @@ type ClientWithResponsesInterface interface {
 	// active session on the client is. Then, with
 	// `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 	// active sessions beyond N are `evicted`.
+	//
+	// The answer carries the `Set-Cookie` headers a browser needs for the
+	// new session (`Max-Age` up to its `expires_at`): the active cookie
+	// with the token, and in multi mode the account cookie too (and a
+	// clearing one for the account cookie of the session it replaced).
+	// A backend signing a browser in forwards them unchanged.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3444,8 +3504,12 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 // `session_id`: ends exactly that session if it is on the caller's
 // client or of the caller's user, else 404 and nothing ends. Sessions
 // on the caller's client become `ended`, others `revoked`. When the
-// caller used the cookie and its own session ended, the cookie is
-// cleared (`Max-Age=0`).
+// caller came with its cookies: the account cookie of every ended
+// session it carried is cleared; when its own (active) session ended,
+// another live account the browser holds becomes active (multi mode,
+// a new active cookie) or the active cookie is cleared (`Max-Age=0`).
+// Multi mode without `session_id` ("sign out of all accounts") clears
+// the active cookie and every account cookie the request carried.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3473,13 +3537,15 @@ func (c *ClientWithResponses) GetCurrentSessionWithResponse(ctx context.Context,
 	return ParseGetCurrentSessionResponse(rsp)
 }
 
-// SetActiveSessionWithBodyWithResponse Switch the browser's active account (session holder, multi mode)
+// SetActiveSessionWithBodyWithResponse Switch the browser's active account (multi mode, cookies)
 //
-// Makes `session_id` the browser's active account: allowed when the
-// request carries that session's account cookie (the cookie name
-// followed by `_` and the session ID) and the session is active. The
-// answer is the session and the new active cookie. Otherwise 404
-// `session_not_found`, and nothing changes.
+// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+// the request carries the active one. Authenticated by that account
+// cookie alone (the active cookie may be the one that died; an
+// `Authorization` header is not consulted). Allowed when the request
+// carries the session's account cookie and the session is active:
+// 200 with the session and a new active cookie. Otherwise 404
+// `session_not_found`, and a dead account cookie is cleared.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3492,13 +3558,15 @@ func (c *ClientWithResponses) SetActiveSessionWithBodyWithResponse(ctx context.C
 	return ParseSetActiveSessionResponse(rsp)
 }
 
-// SetActiveSessionWithResponse Switch the browser's active account (session holder, multi mode)
+// SetActiveSessionWithResponse Switch the browser's active account (multi mode, cookies)
 //
-// Makes `session_id` the browser's active account: allowed when the
-// request carries that session's account cookie (the cookie name
-// followed by `_` and the session ID) and the session is active. The
-// answer is the session and the new active cookie. Otherwise 404
-// `session_not_found`, and nothing changes.
+// Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+// the request carries the active one. Authenticated by that account
+// cookie alone (the active cookie may be the one that died; an
+// `Authorization` header is not consulted). Allowed when the request
+// carries the session's account cookie and the session is active:
+// 200 with the session and a new active cookie. Otherwise 404
+// `session_not_found`, and a dead account cookie is cleared.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3519,6 +3587,12 @@ func (c *ClientWithResponses) SetActiveSessionWithResponse(ctx context.Context, 
 // `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 // active sessions beyond N are `evicted`.
 //
+// The answer carries the `Set-Cookie` headers a browser needs for the
+// new session (`Max-Age` up to its `expires_at`): the active cookie
+// with the token, and in multi mode the account cookie too (and a
+// clearing one for the account cookie of the session it replaced).
+// A backend signing a browser in forwards them unchanged.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /sessions (the `CreateSession` operationId).
@@ -3537,6 +3611,12 @@ func (c *ClientWithResponses) CreateSessionWithBodyWithResponse(ctx context.Cont
 // active session on the client is. Then, with
 // `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
 // active sessions beyond N are `evicted`.
+//
+// The answer carries the `Set-Cookie` headers a browser needs for the
+// new session (`Max-Age` up to its `expires_at`): the active cookie
+// with the token, and in multi mode the account cookie too (and a
+// clearing one for the account cookie of the session it replaced).
+// A backend signing a browser in forwards them unchanged.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
