@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -63,16 +64,20 @@ func (k apiKeys) match(presented string) (string, bool) {
 
 // Context keys of the authenticated caller.
 const (
-	callerKey    = "sessiond.caller"
-	viaCookieKey = "sessiond.via_cookie"
+	callerKey  = "sessiond.caller"
+	browserKey = "sessiond.browser"
 )
 
 // authenticate is middleware that resolves the caller from the
 // Authorization header (an API key or a session token) or, without one,
 // the session cookie, and answers 401 when there is none. Every refusal
 // has the same body, whatever the reason.
+//
+// A caller without an Authorization header is a browser: a refusal of its
+// cookies also clears the dead ones (sessions.Service.CookiesAfterAuthFailure).
 func (h *handlers) authenticate(c *gin.Context) {
-	credential, viaCookie := h.credential(c)
+	credential, browser := h.credential(c)
+	viaCookie := browser != nil
 	var caller sessions.Caller
 	switch {
 	case strings.HasPrefix(credential, apiKeyPrefix) && !viaCookie:
@@ -84,6 +89,9 @@ func (h *handlers) authenticate(c *gin.Context) {
 		caller = sessions.Backend(fp)
 	default:
 		sess, err := h.svc.Authenticate(c.Request.Context(), credential)
+		if errors.Is(err, sessions.ErrUnauthenticated) && viaCookie {
+			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(c.Request.Context(), *browser))
+		}
 		if err != nil {
 			writeError(c, err)
 			return
@@ -91,24 +99,36 @@ func (h *handlers) authenticate(c *gin.Context) {
 		caller = sessions.Holder(sess)
 	}
 	c.Set(callerKey, caller)
-	c.Set(viaCookieKey, viaCookie)
+	if viaCookie {
+		c.Set(browserKey, browser)
+	}
 	c.Next()
 }
 
-// credential returns the bearer credential, or the session cookie when
-// there is no Authorization header.
-func (h *handlers) credential(c *gin.Context) (string, bool) {
+// credential returns the bearer credential, or, when there is no
+// Authorization header, the active cookie's token and the cookies the
+// browser carried (nil when it carried none of sessiond's).
+func (h *handlers) credential(c *gin.Context) (string, *sessions.Browser) {
 	if auth := c.GetHeader("Authorization"); auth != "" {
 		scheme, cred, ok := strings.Cut(auth, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return "", false
+			return "", nil
 		}
-		return strings.TrimSpace(cred), false
+		return strings.TrimSpace(cred), nil
 	}
-	if cookie, err := c.Cookie(h.cfg.CookieName); err == nil && cookie != "" {
-		return cookie, true
+	b := h.cookies.browser(c.Request)
+	if b.Active == "" && len(b.Accounts) == 0 {
+		return "", nil
 	}
-	return "", false
+	return b.Active, &b
+}
+
+// browserOf returns the cookies of a caller that authenticated with them,
+// or nil for a bearer credential.
+func browserOf(c *gin.Context) *sessions.Browser {
+	b, _ := c.Get(browserKey)
+	browser, _ := b.(*sessions.Browser)
+	return browser
 }
 
 // callerOf returns the caller that authenticate stored. A route that

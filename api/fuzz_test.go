@@ -450,6 +450,10 @@ func FuzzCredentials(f *testing.F) {
 		{"", "__session=$key"},
 		{"", "other=1; __session=$token; __session=x"},
 		{"", `__session="$token"`},
+		// Account cookies (multi mode's, here in single mode): a
+		// well-formed one with a token of another session changes nothing.
+		{"", "__session_sess_01J00000000000000000000000=$token"},
+		{"", "__session=x; __session_sess_01J00000000000000000000000=$token"},
 		{"Basic $token", "__session=$token"},
 		{"Bearer st_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ""},
 		{"Bearer sk_", ""},

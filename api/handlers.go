@@ -19,9 +19,10 @@ import (
 // handlers parse a request, call one service method and write its answer.
 // Rules live in the service, never here.
 type handlers struct {
-	svc  *sessions.Service
-	keys apiKeys
-	cfg  Config
+	svc     *sessions.Service
+	keys    apiKeys
+	cfg     Config
+	cookies cookies
 }
 
 // sessionJSON is the session object of the API.
@@ -115,6 +116,9 @@ func (h *handlers) signIn(c *gin.Context) {
 	for _, e := range res.Ended {
 		ended = append(ended, endedJSON{ID: e.ID, Status: string(e.Status)})
 	}
+	// The cookies a browser needs for the new session, for the backend to
+	// forward unchanged.
+	h.cookies.write(c, h.svc.SignInCookies(res))
 	c.JSON(http.StatusCreated, signInResponse{Session: toJSON(res.Session), Token: res.Token, Ended: ended})
 }
 
@@ -136,8 +140,8 @@ func (h *handlers) signOut(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	res, err := h.svc.SignOut(c.Request.Context(), callerOf(c), id, c.Query("redirect_url"))
-	h.writeEnded(c, res, err)
+	res, ch, err := h.svc.SignOutInBrowser(c.Request.Context(), callerOf(c), browserOf(c), id, c.Query("redirect_url"))
+	h.writeEndedWith(c, res, ch, err)
 }
 
 func (h *handlers) getSession(c *gin.Context) {
@@ -200,25 +204,51 @@ func optionalIDQuery(c *gin.Context, name string) (string, error) {
 	return v, nil
 }
 
-// writeEnded answers an ending call. When the caller came with the cookie
-// and its own session has ended, the answer clears the cookie.
+// writeEnded answers an ending call. When the caller came with its
+// cookies, the answer clears those of the sessions that ended and, when
+// its own session ended, makes another account active or clears the
+// active cookie (sessions.Service.CookiesAfterEnd).
 func (h *handlers) writeEnded(c *gin.Context, res sessions.EndResult, err error) {
+	var ch sessions.CookieChanges
+	if err == nil {
+		ch = h.svc.CookiesAfterEnd(c.Request.Context(), callerOf(c), browserOf(c), res)
+	}
+	h.writeEndedWith(c, res, ch, err)
+}
+
+func (h *handlers) writeEndedWith(c *gin.Context, res sessions.EndResult, ch sessions.CookieChanges, err error) {
+	if err != nil {
+		// The caller's own session ended while the request ran: its
+		// cookies are dead now, as in authenticate.
+		if b := browserOf(c); b != nil && errors.Is(err, sessions.ErrUnauthenticated) {
+			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(c.Request.Context(), *b))
+		}
+		writeError(c, err)
+		return
+	}
+	h.cookies.write(c, ch)
+	c.JSON(http.StatusOK, endResponse{Ended: toJSONs(res.Ended), RedirectURL: nullIfEmpty(res.RedirectURL)})
+}
+
+type switchActiveRequest struct {
+	SessionID string `json:"session_id"`
+}
+
+// switchActive is POST /session/active: make another account the
+// browser holds the active one.
+func (h *handlers) switchActive(c *gin.Context) {
+	var req switchActiveRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	sess, ch, err := h.svc.SwitchActive(c.Request.Context(), h.cookies.browser(c.Request), req.SessionID)
+	h.cookies.write(c, ch)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	if res.CallerEnded && c.GetBool(viaCookieKey) {
-		http.SetCookie(c.Writer, &http.Cookie{
-			Name:     h.cfg.CookieName,
-			Value:    "",
-			Path:     "/",
-			MaxAge:   -1, // net/http writes Max-Age=0
-			HttpOnly: true,
-			Secure:   h.cfg.CookieSecure,
-			SameSite: http.SameSiteLaxMode,
-		})
-	}
-	c.JSON(http.StatusOK, endResponse{Ended: toJSONs(res.Ended), RedirectURL: nullIfEmpty(res.RedirectURL)})
+	c.JSON(http.StatusOK, toJSON(sess))
 }
 
 func writeList(c *gin.Context, page sessions.Page, err error) {

@@ -24,10 +24,17 @@ import (
 
 // Config is what the transport needs besides the service.
 type Config struct {
-	APIKeys      []string // sk_... keys of backends
-	CookieName   string
-	CookieSecure bool
-	CORSOrigins  []string
+	APIKeys []string // sk_... keys of backends
+	// The attributes of every cookie sessiond sets or clears (see
+	// CookieSettings): name (default __session), Secure, Domain (default
+	// none: host-only), Path (default /) and SameSite (lax, strict or
+	// none; default lax).
+	CookieName     string
+	CookieSecure   bool
+	CookieDomain   string
+	CookiePath     string
+	CookieSameSite string
+	CORSOrigins    []string
 	// MaxBodyBytes bounds request bodies; larger ones are 413.
 	MaxBodyBytes int64
 	// RequestTimeout bounds the work of one request, database included;
@@ -50,9 +57,12 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = "__session"
+	jar, err := newCookies(CookieSettings{Name: cfg.CookieName, Domain: cfg.CookieDomain, Path: cfg.CookiePath,
+		SameSite: cfg.CookieSameSite, Secure: cfg.CookieSecure})
+	if err != nil {
+		return nil, err
 	}
+	cfg.CookieName = jar.Name
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
 	}
@@ -65,7 +75,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	h := &handlers{svc: svc, keys: keys, cfg: cfg}
+	h := &handlers{svc: svc, keys: keys, cfg: cfg, cookies: jar}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -99,8 +109,8 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 		writeError(c, sessions.Errorf(codeMethodNotAllowed, "This endpoint does not answer %s.", c.Request.Method))
 	})
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", func(c *gin.Context) {
+	r.Match(getAndHead, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.Match(getAndHead, "/readyz", func(c *gin.Context) {
 		if cfg.Ready != nil {
 			// Answer within a probe's usual 1 s budget even when the
 			// database hangs instead of refusing.
@@ -113,27 +123,38 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
-	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", cfg.OpenAPI) })
+	r.Match(getAndHead, "/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	r.Match(getAndHead, "/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", cfg.OpenAPI) })
 
 	// Each API route names the query parameters it takes (queryParams),
 	// then decodes its path (decodePathParams) and authenticates.
-	route := func(method, path string, params []string, handler gin.HandlerFunc) {
-		r.Handle(method, path, queryParams(params...), decodePathParams, h.authenticate, handler)
+	route := func(methods []string, path string, params []string, handler gin.HandlerFunc) {
+		r.Match(methods, path, queryParams(params...), decodePathParams, h.authenticate, handler)
 	}
+	post, del := []string{http.MethodPost}, []string{http.MethodDelete}
 	ending := []string{"redirect_url"}
 	listing := []string{"status", "limit", "cursor"}
-	route(http.MethodPost, "/sessions", nil, h.signIn)
-	route(http.MethodGet, "/session", nil, h.whoAmI)
-	route(http.MethodDelete, "/session", []string{"session_id", "redirect_url"}, h.signOut)
-	route(http.MethodGet, "/sessions/:id", nil, h.getSession)
-	route(http.MethodDelete, "/sessions/:id", ending, h.endSession)
-	route(http.MethodGet, "/users/:id/sessions", listing, h.listUserSessions)
-	route(http.MethodDelete, "/users/:id/sessions", []string{"except", "redirect_url"}, h.endUserSessions)
-	route(http.MethodGet, "/clients/:id/sessions", listing, h.listClientSessions)
-	route(http.MethodDelete, "/clients/:id/sessions", ending, h.endClientSessions)
+	route(post, "/sessions", nil, h.signIn)
+	route(getAndHead, "/session", nil, h.whoAmI)
+	route(del, "/session", []string{"session_id", "redirect_url"}, h.signOut)
+	route(getAndHead, "/sessions/:id", nil, h.getSession)
+	route(del, "/sessions/:id", ending, h.endSession)
+	route(getAndHead, "/users/:id/sessions", listing, h.listUserSessions)
+	route(del, "/users/:id/sessions", []string{"except", "redirect_url"}, h.endUserSessions)
+	route(getAndHead, "/clients/:id/sessions", listing, h.listClientSessions)
+	route(del, "/clients/:id/sessions", ending, h.endClientSessions)
+	// POST /session/active is authenticated by the account cookie it
+	// names, not by the active cookie (which may be the one that died).
+	r.Handle(http.MethodPost, "/session/active", queryParams(), h.switchActive)
 	return routeEscapedPath(r), nil
 }
+
+// getAndHead registers a GET route for HEAD too (RFC 9110 §9.3.2: the
+// same status and headers, no body). Gin does not answer HEAD for a GET
+// route by itself; net/http's server drops the body a handler writes to a
+// HEAD request and still sends the GET's Content-Length, so one handler
+// serves both.
+var getAndHead = []string{http.MethodGet, http.MethodHead}
 
 const requestIDHeader = "X-Request-ID"
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sessiond/sessiond/api"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -27,6 +28,9 @@ type config struct {
 	CORSOrigins            []string
 	CookieName             string
 	CookieSecure           bool
+	CookieDomain           string
+	CookiePath             string
+	CookieSameSite         string
 	AutoMigrate            bool
 	RequestTimeout         time.Duration
 	ShutdownTimeout        time.Duration
@@ -54,7 +58,10 @@ func settings() []*setting {
 		{"allowed-redirect-origins", "SESSIOND_ALLOWED_REDIRECT_ORIGINS", "", "comma-separated origins an absolute redirect_url may point to", nil},
 		{"cors-origins", "SESSIOND_CORS_ORIGINS", "", "comma-separated origins allowed to call with credentials (CORS)", nil},
 		{"cookie-name", "SESSIOND_COOKIE_NAME", "__session", "name of the session cookie", nil},
-		{"cookie-secure", "SESSIOND_COOKIE_SECURE", "true", "mark the cleared cookie Secure", nil},
+		{"cookie-secure", "SESSIOND_COOKIE_SECURE", "true", "mark every session cookie Secure (browsers then send it over https only, or to localhost)", nil},
+		{"cookie-domain", "SESSIOND_COOKIE_DOMAIN", "", "Domain of every session cookie, e.g. example.com for sessiond on auth.example.com beside app.example.com; empty: host-only", nil},
+		{"cookie-path", "SESSIOND_COOKIE_PATH", "/", "Path of every session cookie", nil},
+		{"cookie-samesite", "SESSIOND_COOKIE_SAMESITE", "lax", "SameSite of every session cookie: lax, strict or none (none needs SESSIOND_COOKIE_SECURE=true)", nil},
 		{"auto-migrate", "SESSIOND_AUTO_MIGRATE", "true", "run migrations at start (under golang-migrate's lock)", nil},
 		{"request-timeout", "SESSIOND_REQUEST_TIMEOUT", "5s", "bound on one request's work, database included; past it the answer is 503", nil},
 		{"shutdown-timeout", "SESSIOND_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests after SIGTERM", nil},
@@ -162,10 +169,16 @@ Settings (flag, or environment variable):
 		c.CORSOrigins = append(c.CORSOrigins, origin)
 	}
 	c.CookieName = get("SESSIOND_COOKIE_NAME")
-	if c.CookieName == "" || strings.ContainsAny(c.CookieName, " \t;,=\"") {
-		bad("SESSIOND_COOKIE_NAME", "want a cookie name (got %q)", c.CookieName)
-	}
 	c.CookieSecure = boolean("SESSIOND_COOKIE_SECURE")
+	c.CookieDomain = get("SESSIOND_COOKIE_DOMAIN")
+	c.CookiePath = get("SESSIOND_COOKIE_PATH")
+	c.CookieSameSite = get("SESSIOND_COOKIE_SAMESITE")
+	// The same check api.New makes, so a bad cookie setting is reported
+	// with the others; each message names its setting.
+	if err := api.CheckCookieSettings(api.CookieSettings{Name: c.CookieName, Domain: c.CookieDomain,
+		Path: c.CookiePath, SameSite: c.CookieSameSite, Secure: c.CookieSecure}); err != nil {
+		errs = append(errs, err.Error())
+	}
 	c.AutoMigrate = boolean("SESSIOND_AUTO_MIGRATE")
 	c.RequestTimeout = duration("SESSIOND_REQUEST_TIMEOUT", true)
 	c.ShutdownTimeout = duration("SESSIOND_SHUTDOWN_TIMEOUT", false)

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestCookieSettingsStopTheStart(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SESSIOND_COOKIE_SAMESITE": "none", "SESSIOND_COOKIE_SECURE": "false"}, "SESSIOND_COOKIE_SAMESITE: none needs SESSIOND_COOKIE_SECURE=true"},
+		{map[string]string{"SESSIOND_COOKIE_SAMESITE": "loose"}, "SESSIOND_COOKIE_SAMESITE: want lax, strict or none"},
+		{map[string]string{"SESSIOND_COOKIE_DOMAIN": "https://example.com"}, "SESSIOND_COOKIE_DOMAIN: want a host name"},
+		{map[string]string{"SESSIOND_COOKIE_PATH": "auth"}, "SESSIOND_COOKIE_PATH: want a path starting with /"},
+		{map[string]string{"SESSIOND_COOKIE_NAME": "a;b"}, "SESSIOND_COOKIE_NAME: want a cookie name"},
+	} {
+		_, _, err := parseConfig(nil, func(k string) string { return tc.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to say %q", tc.env, err, tc.want)
+		}
+	}
+	env := map[string]string{"SESSIOND_COOKIE_DOMAIN": "example.com", "SESSIOND_COOKIE_PATH": "/auth", "SESSIOND_COOKIE_SAMESITE": "none"}
+	c, _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CookieDomain != "example.com" || c.CookiePath != "/auth" || c.CookieSameSite != "none" || !c.CookieSecure {
+		t.Errorf("config %+v", c)
+	}
+	// Flags win over the environment.
+	c, _, err = parseConfig([]string{"--cookie-samesite=strict"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || c.CookieSameSite != "strict" {
+		t.Errorf("flag: %v %q", err, c.CookieSameSite)
+	}
+}

@@ -1,0 +1,239 @@
+package sessions
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Browser is what a request's cookies say about the accounts a browser
+// holds: the token in the active cookie and, in multi mode, the account
+// cookies (one per signed-in account, named after its session ID).
+type Browser struct {
+	// Active is the token of the active cookie; empty when there is none.
+	Active string
+	// Accounts maps the session ID of each account cookie to its token.
+	Accounts map[string]string
+}
+
+// MaxAccountCookies bounds how many account cookies one answer looks up
+// when it picks the next active account; the rest are left alone.
+const MaxAccountCookies = 32
+
+// IssuedCookie is a cookie to set: a session's token, kept by the browser
+// for MaxAge (up to the session's expires_at).
+type IssuedCookie struct {
+	SessionID string
+	Token     string
+	MaxAge    time.Duration
+}
+
+// CookieChanges is what an answer does to the browser's cookies, as plain
+// data: the transport turns it into Set-Cookie headers with the configured
+// attributes. A cookie both cleared and set ends up set.
+type CookieChanges struct {
+	SetActive     *IssuedCookie
+	ClearActive   bool
+	SetAccounts   []IssuedCookie
+	ClearAccounts []string // session IDs whose account cookies are cleared
+}
+
+// Empty reports whether the answer leaves the cookies alone.
+func (ch CookieChanges) Empty() bool {
+	return ch.SetActive == nil && !ch.ClearActive && len(ch.SetAccounts) == 0 && len(ch.ClearAccounts) == 0
+}
+
+func (ch *CookieChanges) clearAccount(id string) {
+	if !slices.Contains(ch.ClearAccounts, id) {
+		ch.ClearAccounts = append(ch.ClearAccounts, id)
+	}
+}
+
+// Mode is the session mode the service runs in.
+func (s *Service) Mode() Mode { return s.cfg.Mode }
+
+func (s *Service) issued(sess Session, token string) IssuedCookie {
+	return IssuedCookie{SessionID: sess.ID, Token: token, MaxAge: sess.ExpiresAt.Sub(s.now())}
+}
+
+// SignInCookies is what a browser needs after a sign-in: the active
+// cookie with the new token and, in multi mode, the new account's cookie,
+// with the account cookies of the sessions the sign-in replaced on that
+// client cleared.
+func (s *Service) SignInCookies(r SignInResult) CookieChanges {
+	issued := s.issued(r.Session, r.Token)
+	ch := CookieChanges{SetActive: &issued}
+	if s.cfg.Mode == ModeMulti {
+		ch.SetAccounts = []IssuedCookie{issued}
+		for _, e := range r.Ended {
+			if e.Status == StatusReplaced {
+				ch.clearAccount(e.ID)
+			}
+		}
+	}
+	return ch
+}
+
+// SwitchActive is POST /session/active: it makes the account whose cookie
+// the browser carries for sessionID the active one. It is allowed when the
+// request carries that account cookie and its session is active; otherwise
+// it is ErrSessionNotFound, and a dead account cookie is cleared.
+func (s *Service) SwitchActive(ctx context.Context, b Browser, sessionID string) (Session, CookieChanges, error) {
+	if sessionID == "" {
+		return Session{}, CookieChanges{}, invalidFields{"session_id": "is required"}.err()
+	}
+	if !ValidSessionID(sessionID) {
+		return Session{}, CookieChanges{}, errInvalidSessionID
+	}
+	token, ok := b.Accounts[sessionID]
+	if !ok {
+		return Session{}, CookieChanges{}, ErrSessionNotFound
+	}
+	sess, err := s.Authenticate(ctx, token)
+	if err == nil && sess.ID != sessionID {
+		err = ErrUnauthenticated // another session's token in this cookie
+	}
+	if errors.Is(err, ErrUnauthenticated) {
+		var ch CookieChanges
+		ch.clearAccount(sessionID)
+		if b.Active == token {
+			ch.ClearActive = true
+		}
+		return Session{}, ch, ErrSessionNotFound
+	}
+	if err != nil {
+		return Session{}, CookieChanges{}, err
+	}
+	issued := s.issued(sess, token)
+	return sess, CookieChanges{SetActive: &issued}, nil
+}
+
+// CookiesAfterAuthFailure is what an answer refusing a browser's active
+// cookie (401) does: it clears the active cookie and the account cookie
+// holding the same token; in multi mode another live account the browser
+// holds becomes active, so the browser never keeps sending a dead token.
+func (s *Service) CookiesAfterAuthFailure(ctx context.Context, b Browser) CookieChanges {
+	var ch CookieChanges
+	exclude := map[string]bool{}
+	for id, token := range b.Accounts {
+		if b.Active != "" && token == b.Active {
+			ch.clearAccount(id)
+			exclude[id] = true
+		}
+	}
+	if b.Active != "" {
+		ch.ClearActive = true
+	}
+	if s.cfg.Mode == ModeMulti {
+		s.promote(ctx, b, exclude, &ch)
+	}
+	return ch
+}
+
+// SignOutInBrowser is SignOut for a caller that came with its cookies (b;
+// nil for a bearer token, whose answer sets no cookie). On top of what
+// SignOut ends it says what happens to the cookies: "sign out of all
+// accounts" (multi mode, no sessionID) clears the active cookie and every
+// account cookie the request carried; otherwise see CookiesAfterEnd.
+func (s *Service) SignOutInBrowser(ctx context.Context, c Caller, b *Browser, sessionID, redirectURL string) (EndResult, CookieChanges, error) {
+	res, err := s.SignOut(ctx, c, sessionID, redirectURL)
+	if err != nil || b == nil {
+		return res, CookieChanges{}, err
+	}
+	if s.cfg.Mode == ModeMulti && sessionID == "" {
+		ch := CookieChanges{ClearActive: true}
+		for id := range b.Accounts {
+			ch.clearAccount(id)
+		}
+		slices.Sort(ch.ClearAccounts)
+		return res, ch, nil
+	}
+	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
+}
+
+// CookiesAfterEnd is what an ending answer does to the cookies of a caller
+// that came with them (b; nil: nothing): every ended account's cookie is
+// cleared; when the caller's own (active) session ended, another live
+// account the browser holds becomes active (multi mode), or the active
+// cookie is cleared.
+func (s *Service) CookiesAfterEnd(ctx context.Context, c Caller, b *Browser, res EndResult) CookieChanges {
+	var ch CookieChanges
+	if b == nil || c.IsBackend() {
+		return ch
+	}
+	exclude := map[string]bool{c.Session.ID: true}
+	for _, e := range res.Ended {
+		exclude[e.ID] = true
+		if _, ok := b.Accounts[e.ID]; ok {
+			ch.clearAccount(e.ID)
+		}
+	}
+	if !res.CallerEnded {
+		return ch
+	}
+	ch.ClearActive = true
+	if s.cfg.Mode == ModeMulti {
+		s.promote(ctx, *b, exclude, &ch)
+	}
+	return ch
+}
+
+// promote makes the most recently active live account of the browser,
+// other than those in exclude, the active one, and clears the cookies of
+// the dead accounts it finds. When the store fails it leaves the active
+// cookie as ch says (cleared): the browser can still switch later.
+func (s *Service) promote(ctx context.Context, b Browser, exclude map[string]bool, ch *CookieChanges) {
+	ids := make([]string, 0, len(b.Accounts))
+	for id := range b.Accounts {
+		if !exclude[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	slices.Reverse(ids) // newest sign-in first
+	if len(ids) > MaxAccountCookies {
+		ids = ids[:MaxAccountCookies]
+	}
+	var best *Session
+	var bestToken string
+	for _, id := range ids {
+		token := b.Accounts[id]
+		sess, err := s.liveSession(ctx, token)
+		if errors.Is(err, ErrUnauthenticated) || err == nil && sess.ID != id {
+			ch.clearAccount(id)
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if best == nil || cmp.Compare(sess.LastActiveAt.UnixMicro(), best.LastActiveAt.UnixMicro()) > 0 {
+			best, bestToken = &sess, token
+		}
+	}
+	if best != nil {
+		issued := s.issued(*best, bestToken)
+		ch.SetActive = &issued
+		ch.ClearActive = false
+	}
+}
+
+// liveSession is the active session of token, without counting the look-up
+// as activity; ErrUnauthenticated when there is none.
+func (s *Service) liveSession(ctx context.Context, token string) (Session, error) {
+	if !WellFormedToken(token) {
+		return Session{}, ErrUnauthenticated
+	}
+	sess, err := s.store.SessionByTokenHash(ctx, HashToken(token))
+	if errors.Is(err, ErrSessionNotFound) {
+		return Session{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	if sess = sess.asOf(s.now(), s.cfg.InactivityTimeout); sess.Status != StatusActive {
+		return Session{}, ErrUnauthenticated
+	}
+	return sess, nil
+}

@@ -1,0 +1,187 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// tokenStore answers token look-ups from a map; it has no transactions.
+type tokenStore struct {
+	byHash map[TokenHash]Session
+	fail   bool
+}
+
+func (s *tokenStore) SessionByTokenHash(_ context.Context, h TokenHash) (Session, error) {
+	if s.fail {
+		return Session{}, ErrUnavailable
+	}
+	if sess, ok := s.byHash[h]; ok {
+		return sess, nil
+	}
+	return Session{}, ErrSessionNotFound
+}
+func (s *tokenStore) TouchSession(context.Context, string, time.Time) error { return nil }
+func (s *tokenStore) InTx(context.Context, func(Tx) error) error {
+	return errors.New("tokenStore has no transactions")
+}
+
+// account is a session a browser holds, with its token.
+type account struct {
+	sess  Session
+	token string
+}
+
+func newBrowserWorld(t *testing.T, mode Mode) (*Service, *tokenStore, time.Time, func(user string, status Status, lastActive time.Duration) account) {
+	t.Helper()
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	store := &tokenStore{byHash: map[TokenHash]Session{}}
+	svc := NewService(store, Config{Mode: mode, Lifetime: 168 * time.Hour, Now: func() time.Time { return now }})
+	add := func(user string, status Status, lastActive time.Duration) account {
+		token, err := newToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := now.Add(-time.Hour)
+		s := Session{ID: newID(sessionIDPrefix, created.Add(lastActive)), UserID: user, ClientID: "client_01J0000000000000000000000C",
+			Status: status, CreatedAt: created, LastActiveAt: now.Add(lastActive), ExpiresAt: created.Add(168 * time.Hour)}
+		store.byHash[HashToken(token)] = s
+		return account{s, token}
+	}
+	return svc, store, now, add
+}
+
+func holding(active string, accounts ...account) Browser {
+	b := Browser{Active: active, Accounts: map[string]string{}}
+	for _, a := range accounts {
+		b.Accounts[a.sess.ID] = a.token
+	}
+	return b
+}
+
+func TestSignInCookies(t *testing.T) {
+	for _, mode := range []Mode{ModeSingle, ModeMulti} {
+		svc, _, _, add := newBrowserWorld(t, mode)
+		a := add("alice", StatusActive, 0)
+		ch := svc.SignInCookies(SignInResult{Session: a.sess, Token: a.token, Ended: []Ended{{ID: "sess_old", Status: StatusReplaced}, {ID: "sess_evicted", Status: StatusEvicted}}})
+		if ch.SetActive == nil || ch.SetActive.Token != a.token || ch.SetActive.MaxAge != 167*time.Hour {
+			t.Errorf("%s: active cookie %+v, want the token for the rest of the lifetime (167h)", mode, ch.SetActive)
+		}
+		switch mode {
+		case ModeSingle:
+			if len(ch.SetAccounts) != 0 || len(ch.ClearAccounts) != 0 {
+				t.Errorf("single: account cookies %+v", ch)
+			}
+		case ModeMulti:
+			if len(ch.SetAccounts) != 1 || ch.SetAccounts[0].SessionID != a.sess.ID || !slices.Equal(ch.ClearAccounts, []string{"sess_old"}) {
+				t.Errorf("multi: %+v, want alice's account cookie set and only the replaced one cleared", ch)
+			}
+		}
+	}
+}
+
+func TestCookiesAfterEnd(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _, add := newBrowserWorld(t, ModeMulti)
+	alice := add("alice", StatusActive, -3*time.Minute)
+	bob := add("bob", StatusActive, -1*time.Minute) // the most recently active
+	carol := add("carol", StatusActive, -2*time.Minute)
+	dave := add("dave", StatusRevoked, 0)
+	caller := Holder(alice.sess)
+	b := holding(alice.token, alice, bob, carol, dave)
+
+	t.Run("the active account ended: the most recently active live one takes over", func(t *testing.T) {
+		ch := svc.CookiesAfterEnd(ctx, caller, &b, EndResult{Ended: []Session{alice.sess}, CallerEnded: true})
+		if ch.SetActive == nil || ch.SetActive.SessionID != bob.sess.ID || ch.SetActive.Token != bob.token {
+			t.Fatalf("new active %+v, want bob", ch.SetActive)
+		}
+		slices.Sort(ch.ClearAccounts)
+		want := []string{alice.sess.ID, dave.sess.ID}
+		slices.Sort(want)
+		if !slices.Equal(ch.ClearAccounts, want) || ch.ClearActive {
+			t.Fatalf("cleared %v (active %v), want alice's and dead dave's account cookies", ch.ClearAccounts, ch.ClearActive)
+		}
+	})
+	t.Run("another account ended: only its cookie goes", func(t *testing.T) {
+		ch := svc.CookiesAfterEnd(ctx, caller, &b, EndResult{Ended: []Session{carol.sess}})
+		if ch.SetActive != nil || ch.ClearActive || !slices.Equal(ch.ClearAccounts, []string{carol.sess.ID}) {
+			t.Fatalf("%+v, want carol's account cookie cleared only", ch)
+		}
+	})
+	t.Run("no live account left: the active cookie is cleared", func(t *testing.T) {
+		only := holding(alice.token, alice, dave)
+		ch := svc.CookiesAfterEnd(ctx, caller, &only, EndResult{Ended: []Session{alice.sess}, CallerEnded: true})
+		if ch.SetActive != nil || !ch.ClearActive {
+			t.Fatalf("%+v, want the active cookie cleared", ch)
+		}
+	})
+	t.Run("a bearer caller's answer changes no cookie", func(t *testing.T) {
+		if ch := svc.CookiesAfterEnd(ctx, caller, nil, EndResult{Ended: []Session{alice.sess}, CallerEnded: true}); !ch.Empty() {
+			t.Fatalf("%+v", ch)
+		}
+	})
+	t.Run("the store failing: no account is made active", func(t *testing.T) {
+		store.fail = true
+		defer func() { store.fail = false }()
+		ch := svc.CookiesAfterEnd(ctx, caller, &b, EndResult{Ended: []Session{alice.sess}, CallerEnded: true})
+		if ch.SetActive != nil || !ch.ClearActive {
+			t.Fatalf("%+v, want the active cookie cleared and nothing promoted", ch)
+		}
+	})
+	t.Run("single mode promotes nobody", func(t *testing.T) {
+		single, _, _, add := newBrowserWorld(t, ModeSingle)
+		a, other := add("alice", StatusActive, 0), add("bob", StatusActive, 0)
+		sb := holding(a.token, other)
+		ch := single.CookiesAfterEnd(ctx, Holder(a.sess), &sb, EndResult{Ended: []Session{a.sess}, CallerEnded: true})
+		if ch.SetActive != nil || !ch.ClearActive {
+			t.Fatalf("%+v", ch)
+		}
+	})
+}
+
+func TestCookiesAfterAuthFailure(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _, add := newBrowserWorld(t, ModeMulti)
+	alice := add("alice", StatusActive, 0)
+	bob := add("bob", StatusEnded, 0)
+	mallory := add("mallory", StatusActive, 0)
+
+	ch := svc.CookiesAfterAuthFailure(ctx, holding(bob.token, alice, bob))
+	if ch.SetActive == nil || ch.SetActive.SessionID != alice.sess.ID || !slices.Equal(ch.ClearAccounts, []string{bob.sess.ID}) {
+		t.Fatalf("%+v, want bob's cookies cleared and alice active", ch)
+	}
+	// A token in another session's account cookie is not trusted.
+	forged := Browser{Active: bob.token, Accounts: map[string]string{alice.sess.ID: mallory.token}}
+	ch = svc.CookiesAfterAuthFailure(ctx, forged)
+	if ch.SetActive != nil || !ch.ClearActive || !slices.Equal(ch.ClearAccounts, []string{alice.sess.ID}) {
+		t.Fatalf("%+v, want every cookie cleared", ch)
+	}
+}
+
+func TestSwitchActive(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _, add := newBrowserWorld(t, ModeMulti)
+	alice := add("alice", StatusActive, 0)
+	bob := add("bob", StatusExpired, 0)
+	b := holding(alice.token, alice, bob)
+
+	sess, ch, err := svc.SwitchActive(ctx, b, alice.sess.ID)
+	if err != nil || sess.ID != alice.sess.ID || ch.SetActive == nil || ch.SetActive.Token != alice.token {
+		t.Fatalf("switch to alice: %v %+v %v", sess.ID, ch, err)
+	}
+	_, ch, err = svc.SwitchActive(ctx, b, bob.sess.ID)
+	if !errors.Is(err, ErrSessionNotFound) || !slices.Equal(ch.ClearAccounts, []string{bob.sess.ID}) {
+		t.Fatalf("switch to dead bob: %+v %v, want not found and his cookie cleared", ch, err)
+	}
+	stranger := add("carol", StatusActive, 0)
+	if _, ch, err := svc.SwitchActive(ctx, b, stranger.sess.ID); !errors.Is(err, ErrSessionNotFound) || !ch.Empty() {
+		t.Fatalf("switch without the account cookie: %+v %v", ch, err)
+	}
+	for _, id := range []string{"", "sess_nope"} {
+		if _, _, err := svc.SwitchActive(ctx, b, id); err == nil {
+			t.Fatalf("switch to %q: no error", id)
+		}
+	}
+}
