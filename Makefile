@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make up    run sessiond with a Postgres (Docker Compose), wait until ready
-#   make test  run every test: unit, integration (testcontainers), end to end
+#   make test  run every test: unit, integration (testcontainers), end to end,
+#              the JS unit tests and the demo in Chromium
 #
 # Both make sure a Docker engine answers and the images exist first: the
 # official ones where a registry answers, stand-ins built from Debian
@@ -48,9 +49,11 @@ demo-e2e:
 js-test:
 	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run check:types-fresh && npm run typecheck && npm test && npm run size
 
-## test: every test, against real Postgres containers
+## test: every test, against real Postgres containers; then the JS
+## package's unit tests and the demo's end-to-end tests in Chromium
 test: images
 	eval "$$(scripts/ensure-images.sh)"; go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) js-test demo-e2e
 
 ## bench: seed a Postgres container, run the real sessiond on 127.0.0.1 and
 ## measure the hot paths against the raw pgx lookup (BENCHMARKS.md).

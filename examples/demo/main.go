@@ -117,6 +117,10 @@ func handler(s *sessiond, target *url.URL, web http.FileSystem) http.Handler {
 		http.Redirect(w, r, back, http.StatusSeeOther)
 	})
 
+	// What the backend itself knows of the caller, through the Go client's
+	// middleware: 401 when signed out, 503 when sessiond cannot say.
+	mux.Handle("GET /api/me", s.me())
+
 	mux.Handle("/", http.FileServer(web))
 	return mux
 }

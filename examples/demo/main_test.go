@@ -12,7 +12,7 @@ import (
 
 // fakeSessiond stands in for sessiond in these unit tests only; the demo
 // runs against the real one in its Chromium e2e tests.
-func fakeSessiond(t *testing.T) (*httptest.Server, *[]string) {
+func fakeSessiond(t *testing.T, wantClient bool) (*httptest.Server, *[]string) {
 	t.Helper()
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -20,19 +20,23 @@ func fakeSessiond(t *testing.T) (*httptest.Server, *[]string) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/sessions":
 			body, _ := io.ReadAll(r.Body)
-			if !strings.Contains(string(body), `"client_id":"client_1"`) && strings.Contains(r.Header.Get("Cookie"), "__session") {
+			if wantClient && !strings.Contains(string(body), `"client_id":"client_1"`) {
 				t.Errorf("sign-in body %s: want the browser's client", body)
 			}
 			w.Header().Add("Set-Cookie", "__session=st_x; Path=/; HttpOnly; SameSite=Lax")
 			w.Header().Add("Set-Cookie", "__session_sess_1=st_x; Path=/; HttpOnly; SameSite=Lax")
+			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusCreated)
-			_, _ = w.Write([]byte(`{}`))
+			_, _ = w.Write([]byte(`{"session":{"id":"sess_1","user_id":"alice","client_id":"client_1"},"token":"st_x","ended":[]}`))
 		case r.Method == http.MethodGet && r.URL.Path == "/session":
-			if r.Header.Get("Cookie") == "" {
+			if r.Header.Get("Cookie") == "" && r.Header.Get("Authorization") != "Bearer st_x" {
+				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(`{"type":"about:blank","title":"Unauthorized","status":401,"code":"unauthenticated","detail":"no","request_id":"r1"}`))
 				return
 			}
-			_, _ = w.Write([]byte(`{"client_id":"client_1"}`))
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"id":"sess_1","user_id":"alice","client_id":"client_1"}`))
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
@@ -49,7 +53,7 @@ func demo(t *testing.T, upstream string) http.Handler {
 }
 
 func TestSignInForwardsSessiondCookiesAndStaysOnSite(t *testing.T) {
-	up, seen := fakeSessiond(t)
+	up, seen := fakeSessiond(t, false)
 	h := demo(t, up.URL)
 	for _, tc := range []struct{ ret, want string }{
 		{"/vue.html", "/vue.html"},
@@ -75,7 +79,7 @@ func TestSignInForwardsSessiondCookiesAndStaysOnSite(t *testing.T) {
 }
 
 func TestSecondAccountJoinsTheBrowsersClient(t *testing.T) {
-	up, seen := fakeSessiond(t)
+	up, seen := fakeSessiond(t, true)
 	h := demo(t, up.URL)
 	r := httptest.NewRequest(http.MethodPost, "/sign-in", strings.NewReader("user_id=bob"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -87,7 +91,7 @@ func TestSecondAccountJoinsTheBrowsersClient(t *testing.T) {
 }
 
 func TestProxyServesSessiondUnderAPIAuth(t *testing.T) {
-	up, seen := fakeSessiond(t)
+	up, seen := fakeSessiond(t, false)
 	h := demo(t, up.URL)
 	r := httptest.NewRequest(http.MethodGet, "/api/auth/session", nil)
 	r.AddCookie(&http.Cookie{Name: "__session", Value: "st_x"})
@@ -98,8 +102,31 @@ func TestProxyServesSessiondUnderAPIAuth(t *testing.T) {
 	}
 }
 
+func TestMeIsBehindTheClientsMiddleware(t *testing.T) {
+	up, _ := fakeSessiond(t, false)
+	h := demo(t, up.URL)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/me", nil))
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("/api/me signed out: %d, want 401", w.Code)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/api/me", nil)
+	r.AddCookie(&http.Cookie{Name: "__session", Value: "st_x"})
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"user_id":"alice"`) {
+		t.Errorf("/api/me signed in: %d %s", w.Code, w.Body)
+	}
+	up.Close()
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Errorf("/api/me with sessiond stopped: %d, want 503, never 401", w.Code)
+	}
+}
+
 func TestSessiondDown(t *testing.T) {
-	up, _ := fakeSessiond(t)
+	up, _ := fakeSessiond(t, false)
 	h := demo(t, up.URL)
 	up.Close()
 	w := httptest.NewRecorder()

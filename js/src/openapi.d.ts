@@ -20,39 +20,14 @@ export interface paths {
          *     active session on the client is. Then, with
          *     `SESSIOND_MAX_SESSIONS_PER_USER` N > 0, the user's least recently
          *     active sessions beyond N are `evicted`.
+         *
+         *     The answer carries the `Set-Cookie` headers a browser needs for the
+         *     new session (`Max-Age` up to its `expires_at`): the active cookie
+         *     with the token, and in multi mode the account cookie too (and a
+         *     clearing one for the account cookie of the session it replaced).
+         *     A backend signing a browser in forwards them unchanged.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["SignInRequest"];
-                };
-            };
-            responses: {
-                /** @description The session, its token (shown only here) and what it replaced or evicted. */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SignInResponse"];
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                403: components["responses"]["Forbidden"];
-                404: components["responses"]["NotFound"];
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        post: operations["createSession"];
         delete?: never;
         options?: never;
         head?: never;
@@ -70,31 +45,7 @@ export interface paths {
          * Who am I (session holder)
          * @description The caller's own session. Counts as activity. 401 unless active.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The caller's session. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Session"];
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                403: components["responses"]["Forbidden"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        get: operations["getCurrentSession"];
         put?: never;
         post?: never;
         /**
@@ -104,35 +55,40 @@ export interface paths {
          *     `session_id`: ends exactly that session if it is on the caller's
          *     client or of the caller's user, else 404 and nothing ends. Sessions
          *     on the caller's client become `ended`, others `revoked`. When the
-         *     caller used the cookie and its own session ended, the cookie is
-         *     cleared (`Max-Age=0`).
+         *     caller came with its cookies: the account cookie of every ended
+         *     session it carried is cleared; when its own (active) session ended,
+         *     another live account the browser holds becomes active (multi mode,
+         *     a new active cookie) or the active cookie is cleared (`Max-Age=0`).
+         *     Multi mode without `session_id` ("sign out of all accounts") clears
+         *     the active cookie and every account cookie the request carried.
          */
-        delete: {
-            parameters: {
-                query?: {
-                    session_id?: components["schemas"]["SessionID"];
-                    /**
-                     * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                     *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                     *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
-                     */
-                    redirect_url?: components["parameters"]["RedirectURL"];
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: components["responses"]["Ended"];
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                403: components["responses"]["Forbidden"];
-                404: components["responses"]["NotFound"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
+        delete: operations["signOut"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/session/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        get?: never;
+        put?: never;
+        /**
+         * Switch the browser's active account (multi mode, cookies)
+         * @description Makes the account whose account cookie (`<SESSIOND_COOKIE_NAME>_<session id>`)
+         *     the request carries the active one. Authenticated by that account
+         *     cookie alone (the active cookie may be the one that died; an
+         *     `Authorization` header is not consulted). Allowed when the request
+         *     carries the session's account cookie and the session is active:
+         *     200 with the session and a new active cookie. Otherwise 404
+         *     `session_not_found`, and a dead account cookie is cleared.
+         */
+        post: operations["setActiveSession"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -144,72 +100,19 @@ export interface paths {
             header?: never;
             path: {
                 /** @description A session ID (malformed ones are 400 `invalid_id`). */
-                id: string;
+                id: components["schemas"]["SessionID"];
             };
             cookie?: never;
         };
         /** One session (backend, or holder of the same user or client) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description A session ID (malformed ones are 400 `invalid_id`). */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The session. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Session"];
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                404: components["responses"]["NotFound"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        get: operations["getSession"];
         put?: never;
         post?: never;
         /**
          * End exactly that session (backend, or holder of the same user or client)
          * @description An API key makes it `revoked`; a holder makes it `ended` when it is on the holder's client, else `revoked`.
          */
-        delete: {
-            parameters: {
-                query?: {
-                    /**
-                     * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                     *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                     *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
-                     */
-                    redirect_url?: components["parameters"]["RedirectURL"];
-                };
-                header?: never;
-                path: {
-                    /** @description A session ID (malformed ones are 400 `invalid_id`). */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: components["responses"]["Ended"];
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                404: components["responses"]["NotFound"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        delete: operations["endSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -221,38 +124,12 @@ export interface paths {
             header?: never;
             path: {
                 /** @description The user ID, URL-escaped. */
-                id: string;
+                id: components["schemas"]["UserID"];
             };
             cookie?: never;
         };
         /** List a user's sessions (backend, or holder of that user) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Which sessions to list; default `active`. */
-                    status?: components["parameters"]["Status"];
-                    /** @description Page size, 1–100; default 20. */
-                    limit?: components["parameters"]["Limit"];
-                    /** @description The `next_cursor` of the previous page. */
-                    cursor?: components["parameters"]["Cursor"];
-                };
-                header?: never;
-                path: {
-                    /** @description The user ID, URL-escaped. */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: components["responses"]["List"];
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                403: components["responses"]["Forbidden"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        get: operations["listUserSessions"];
         put?: never;
         post?: never;
         /**
@@ -261,34 +138,7 @@ export interface paths {
          *     keeps one ("sign out other devices"). A holder's own-client sessions
          *     become `ended`, the rest `revoked`; with an API key all are `revoked`.
          */
-        delete: {
-            parameters: {
-                query?: {
-                    except?: components["schemas"]["SessionID"];
-                    /**
-                     * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                     *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                     *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
-                     */
-                    redirect_url?: components["parameters"]["RedirectURL"];
-                };
-                header?: never;
-                path: {
-                    /** @description The user ID, URL-escaped. */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: components["responses"]["Ended"];
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                403: components["responses"]["Forbidden"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        delete: operations["endUserSessions"];
         options?: never;
         head?: never;
         patch?: never;
@@ -300,68 +150,16 @@ export interface paths {
             header?: never;
             path: {
                 /** @description A client ID (malformed ones are 400 `invalid_id`). */
-                id: string;
+                id: components["schemas"]["ClientID"];
             };
             cookie?: never;
         };
         /** List the sessions on a client, the account switcher (backend, or holder on that client) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Which sessions to list; default `active`. */
-                    status?: components["parameters"]["Status"];
-                    /** @description Page size, 1–100; default 20. */
-                    limit?: components["parameters"]["Limit"];
-                    /** @description The `next_cursor` of the previous page. */
-                    cursor?: components["parameters"]["Cursor"];
-                };
-                header?: never;
-                path: {
-                    /** @description A client ID (malformed ones are 400 `invalid_id`). */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: components["responses"]["List"];
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                404: components["responses"]["NotFound"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        get: operations["listClientSessions"];
         put?: never;
         post?: never;
         /** Sign out of all accounts on a client (backend, or holder on that client) */
-        delete: {
-            parameters: {
-                query?: {
-                    /**
-                     * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                     *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                     *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
-                     */
-                    redirect_url?: components["parameters"]["RedirectURL"];
-                };
-                header?: never;
-                path: {
-                    /** @description A client ID (malformed ones are 400 `invalid_id`). */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: components["responses"]["Ended"];
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthenticated"];
-                404: components["responses"]["NotFound"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        delete: operations["endClientSessions"];
         options?: never;
         head?: never;
         patch?: never;
@@ -375,27 +173,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The process is up. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Status"];
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-            };
-        };
+        get: operations["getHealthz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -412,28 +190,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness (the database answers) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Ready. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Status"];
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-                503: components["responses"]["Unavailable"];
-            };
-        };
+        get: operations["getReadyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -450,27 +207,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Metrics in the Prometheus text format. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/plain": string;
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -487,27 +224,7 @@ export interface paths {
             cookie?: never;
         };
         /** This document */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The OpenAPI document the server implements. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/yaml": Record<string, never>;
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-            };
-        };
+        get: operations["getOpenAPI"];
         put?: never;
         post?: never;
         delete?: never;
@@ -520,13 +237,31 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description `sess_` and 26 Crockford base32 characters (a ULID). */
         SessionID: string;
+        /** @description `client_` and 26 Crockford base32 characters (a ULID). */
         ClientID: string;
+        /**
+         * @description An external account ID chosen by the caller: 1–255 bytes (not
+         *     characters) of printable UTF-8 without control characters; the only
+         *     space allowed is U+0020.
+         */
+        UserID: string;
+        /** @description An IPv4 or IPv6 address without a zone; an IPv4-mapped IPv6 address is stored as IPv4. */
+        IPAddress: string | unknown | unknown;
+        /** @description The session token, `st_` and 43 base64url characters (32 random bytes). */
+        SessionToken: string;
         /** @enum {string} */
         SessionStatus: "active" | "ended" | "revoked" | "replaced" | "evicted" | "expired";
+        /**
+         * @description A status, or `all`.
+         * @default active
+         * @enum {string}
+         */
+        StatusFilter: "active" | "ended" | "revoked" | "replaced" | "evicted" | "expired" | "all";
         Session: {
             id: components["schemas"]["SessionID"];
-            user_id: string;
+            user_id: components["schemas"]["UserID"];
             client_id: components["schemas"]["ClientID"];
             status: components["schemas"]["SessionStatus"];
             /** Format: date-time */
@@ -538,20 +273,18 @@ export interface components {
             /** Format: date-time */
             ended_at: string | null;
             user_agent: string | null;
-            ip_address: string | null;
+            ip_address: (string & components["schemas"]["IPAddress"]) | null;
             metadata: {
                 [key: string]: unknown;
             };
         };
         SignInRequest: {
-            /** @description 1–255 bytes of printable UTF-8 without control characters. */
-            user_id: string;
-            /** @description An existing client (404 `client_not_found` if unknown); omitted means a new client. */
-            client_id?: string;
+            user_id: components["schemas"]["UserID"];
+            /** @description An existing client (404 `client_not_found` if unknown, 400 `invalid_id` if malformed); omitted means a new client. */
+            client_id?: components["schemas"]["ClientID"];
             /** @description At most 1024 bytes of UTF-8 without control characters. */
             user_agent?: string;
-            /** @description An IPv4 or IPv6 address. */
-            ip_address?: string;
+            ip_address?: components["schemas"]["IPAddress"];
             /**
              * @description At most 4 KiB of JSON, storable by Postgres' jsonb as given: valid
              *     UTF-8, no \u0000, no unpaired surrogate escapes, and each number's
@@ -565,14 +298,20 @@ export interface components {
         SignInResponse: {
             session: components["schemas"]["Session"];
             /** @description The session token. Shown only here; only its SHA-256 is stored. */
-            token: string;
-            ended: {
-                id: components["schemas"]["SessionID"];
-                /** @enum {string} */
-                status: "replaced" | "evicted";
-            }[];
+            token: components["schemas"]["SessionToken"];
+            ended: components["schemas"]["SignInEndedSession"][];
+        };
+        /** @description A session the sign-in ended, and how. */
+        SignInEndedSession: {
+            id: components["schemas"]["SessionID"];
+            /** @enum {string} */
+            status: "replaced" | "evicted";
+        };
+        SetActiveSessionRequest: {
+            session_id: components["schemas"]["SessionID"];
         };
         EndResponse: {
+            /** @description The sessions this call ended, as they are now. */
             ended: components["schemas"]["Session"][];
             redirect_url: string | null;
         };
@@ -580,31 +319,77 @@ export interface components {
             data: components["schemas"]["Session"][];
             next_cursor: string | null;
         };
-        Status: {
-            status: string;
+        HealthStatus: {
+            /** @enum {string} */
+            status: "ok";
         };
+        /** @enum {string} */
+        ProblemCode: "invalid_request" | "invalid_id" | "invalid_redirect_url" | "unauthenticated" | "forbidden" | "session_not_found" | "client_not_found" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal";
         /** @description RFC 9457 problem details. */
         Problem: {
+            /** @description `urn:sessiond:error:` and the code. */
             type: string;
             title: string;
             status: number;
-            /** @enum {string} */
-            code: "invalid_request" | "invalid_id" | "invalid_redirect_url" | "unauthenticated" | "forbidden" | "session_not_found" | "client_not_found" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unavailable" | "internal";
+            code: components["schemas"]["ProblemCode"];
             detail: string;
             /** @description Per-field reasons of an `invalid_request`. */
             errors?: {
                 [key: string]: string;
             };
-            request_id?: string;
+            /** @description The `X-Request-ID` of the answer. */
+            request_id: string;
         };
     };
     responses: {
         /**
+         * @description The session, its token (shown only here) and what it replaced or
+         *     evicted. The `Set-Cookie` headers are the cookies a browser needs for
+         *     the new session (in multi mode the active cookie and the account
+         *     cookie): a backend forwards them unchanged.
+         */
+        SignedIn: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "Set-Cookie": components["headers"]["Set-Cookie"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SignInResponse"];
+            };
+        };
+        /** @description The session. May clear cookies of dead sessions the request carried. */
+        Session: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "Set-Cookie": components["headers"]["Set-Cookie"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Session"];
+            };
+        };
+        /** @description The session now active, and its cookie as the active one. */
+        ActiveSession: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "Set-Cookie": components["headers"]["Set-Cookie"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Session"];
+            };
+        };
+        /**
          * @description What this call ended. Idempotent: sessions that had already ended are
-         *     left as they were and not listed.
+         *     left as they were and not listed. Clears the cookies of ended
+         *     sessions the request carried (and may make another account the
+         *     browser holds active).
          */
         Ended: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "Set-Cookie": components["headers"]["Set-Cookie"];
                 [name: string]: unknown;
             };
             content: {
@@ -614,25 +399,43 @@ export interface components {
         /** @description One page, newest first. */
         List: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
             content: {
                 "application/json": components["schemas"]["ListResponse"];
             };
         };
+        /** @description Up (or ready). */
+        Healthy: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["HealthStatus"];
+            };
+        };
         /** @description `invalid_request` (with `errors`), `invalid_id` or `invalid_redirect_url`. */
         BadRequest: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `unauthenticated`: no credential, or a malformed, unknown, ended or expired one. Always the same body. */
+        /**
+         * @description `unauthenticated`: no credential, or a malformed, unknown, ended or
+         *     expired one. Always the same body. Clears a session cookie the
+         *     request carried whose session is no longer active.
+         */
         Unauthenticated: {
             headers: {
-                "WWW-Authenticate"?: string;
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                "Set-Cookie": components["headers"]["Set-Cookie"];
                 [name: string]: unknown;
             };
             content: {
@@ -642,6 +445,7 @@ export interface components {
         /** @description `forbidden`: a holder calling a backend-only endpoint or another user's list; a backend calling an endpoint about its own session. */
         Forbidden: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
             content: {
@@ -651,6 +455,7 @@ export interface components {
         /** @description `session_not_found` or `client_not_found`, also for ones the caller may not see. */
         NotFound: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
             content: {
@@ -660,6 +465,7 @@ export interface components {
         /** @description `payload_too_large`: the body is over 64 KiB. */
         PayloadTooLarge: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
             content: {
@@ -669,6 +475,7 @@ export interface components {
         /** @description `unsupported_media_type`: the body is not application/json. */
         UnsupportedMediaType: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
             content: {
@@ -678,6 +485,7 @@ export interface components {
         /** @description `internal`: nothing about the cause is said; it is logged with the request ID. */
         Internal: {
             headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
             content: {
@@ -687,7 +495,8 @@ export interface components {
         /** @description `unavailable`: the database does not answer. Retry after the `Retry-After` seconds. */
         Unavailable: {
             headers: {
-                "Retry-After"?: number;
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "Retry-After": components["headers"]["Retry-After"];
                 [name: string]: unknown;
             };
             content: {
@@ -703,15 +512,351 @@ export interface components {
          */
         RedirectURL: string;
         /** @description Which sessions to list; default `active`. */
-        Status: "active" | "ended" | "revoked" | "replaced" | "evicted" | "expired" | "all";
-        /** @description Page size, 1–100; default 20. */
-        Limit: number;
-        /** @description The `next_cursor` of the previous page. */
-        Cursor: string;
+        ListStatus: components["schemas"]["StatusFilter"];
+        /** @description Page size, 1–100; default 20. Anything else is 400 `invalid_request`. */
+        ListLimit: number;
+        /** @description The `next_cursor` of the previous page; anything else is 400 `invalid_request`. */
+        ListCursor: string;
     };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description The request's ID, also in the log line of the request and in every problem. */
+        "X-Request-ID": string;
+        /**
+         * @description A session cookie the browser must keep or drop; one header per
+         *     cookie. A new or switched-to session: its token with `Max-Age` up to
+         *     its `expires_at`. An ended or dead one: an empty value with
+         *     `Max-Age=0`. Always with exactly the configured `Domain`, `Path`,
+         *     `SameSite` and `Secure`, and `HttpOnly`.
+         */
+        "Set-Cookie": string;
+        /** @description The scheme to authenticate with. */
+        "WWW-Authenticate": string;
+        /** @description Seconds to wait before trying again. */
+        "Retry-After": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignInRequest"];
+            };
+        };
+        responses: {
+            201: components["responses"]["SignedIn"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getCurrentSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Session"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    signOut: {
+        parameters: {
+            query?: {
+                /** @description End exactly this session instead. */
+                session_id?: components["schemas"]["SessionID"];
+                /**
+                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
+                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
+                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 */
+                redirect_url?: components["parameters"]["RedirectURL"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Ended"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    setActiveSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetActiveSessionRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["ActiveSession"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A session ID (malformed ones are 400 `invalid_id`). */
+                id: components["schemas"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Session"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
+                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
+                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 */
+                redirect_url?: components["parameters"]["RedirectURL"];
+            };
+            header?: never;
+            path: {
+                /** @description A session ID (malformed ones are 400 `invalid_id`). */
+                id: components["schemas"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Ended"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listUserSessions: {
+        parameters: {
+            query?: {
+                /** @description Which sessions to list; default `active`. */
+                status?: components["parameters"]["ListStatus"];
+                /** @description Page size, 1–100; default 20. Anything else is 400 `invalid_request`. */
+                limit?: components["parameters"]["ListLimit"];
+                /** @description The `next_cursor` of the previous page; anything else is 400 `invalid_request`. */
+                cursor?: components["parameters"]["ListCursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The user ID, URL-escaped. */
+                id: components["schemas"]["UserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["List"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endUserSessions: {
+        parameters: {
+            query?: {
+                /** @description Keep this session (an empty value is 400 `invalid_id`). */
+                except?: components["schemas"]["SessionID"];
+                /**
+                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
+                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
+                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 */
+                redirect_url?: components["parameters"]["RedirectURL"];
+            };
+            header?: never;
+            path: {
+                /** @description The user ID, URL-escaped. */
+                id: components["schemas"]["UserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Ended"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listClientSessions: {
+        parameters: {
+            query?: {
+                /** @description Which sessions to list; default `active`. */
+                status?: components["parameters"]["ListStatus"];
+                /** @description Page size, 1–100; default 20. Anything else is 400 `invalid_request`. */
+                limit?: components["parameters"]["ListLimit"];
+                /** @description The `next_cursor` of the previous page; anything else is 400 `invalid_request`. */
+                cursor?: components["parameters"]["ListCursor"];
+            };
+            header?: never;
+            path: {
+                /** @description A client ID (malformed ones are 400 `invalid_id`). */
+                id: components["schemas"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["List"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endClientSessions: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
+                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
+                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 */
+                redirect_url?: components["parameters"]["RedirectURL"];
+            };
+            header?: never;
+            path: {
+                /** @description A client ID (malformed ones are 400 `invalid_id`). */
+                id: components["schemas"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Ended"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getHealthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Healthy"];
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    getReadyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Healthy"];
+            400: components["responses"]["BadRequest"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Metrics in the Prometheus text format. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    getOpenAPI: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI document the server implements. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": Record<string, never>;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+}
