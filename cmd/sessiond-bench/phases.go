@@ -12,20 +12,54 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// sampleRSS samples pid's resident set (VmRSS) every 50 ms until the
+// returned function is called, which returns the highest sample in KiB.
+func sampleRSS(pid int) func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if kib := readStatusKiB(pid, "VmRSS:"); kib > peak.Load() {
+				peak.Store(kib)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
+}
 
 // runPhases runs the load phases in order, each for o.duration at
 // o.conns connections, and fills res.
 func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed *seeded,
 	res *results, logf func(string, ...any)) error {
 	pid := srv.cmd.Process.Pid
+	var phaseAt func(string, int, float64, string, func(int) (func() error, func(), error)) (phaseResult, error)
 	phase := func(name string, rate float64, profile string,
 		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
+		return phaseAt(name, o.conns, rate, profile, newWorker)
+	}
+	phaseAt = func(name string, conns int, rate float64, profile string,
+		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
 		if rate > 0 {
-			logf("%s: %d conns, %.0f requests/s, %s", name, o.conns, rate, o.duration)
+			logf("%s: %d conns, %.0f requests/s, %s", name, conns, rate, o.duration)
 		} else {
-			logf("%s: %d conns, %s", name, o.conns, o.duration)
+			logf("%s: %d conns, %s", name, conns, o.duration)
 		}
 		var profWG sync.WaitGroup
 		if profile != "" && o.profileDir != "" {
@@ -50,11 +84,17 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 				before[i], okBefore[i] = m.read()
 			}
 		}
-		rec, elapsed, err := drive(ctx, o.conns, o.duration, rate, newWorker)
+		rss := sampleRSS(pid)
+		rec, elapsed, err := drive(ctx, conns, o.duration, rate, newWorker)
+		peakRSS := rss()
 		if err != nil {
 			return phaseResult{}, err
 		}
-		r := rec.result(name, o.conns, rate, elapsed)
+		r := rec.result(name, conns, rate, elapsed)
+		if peakRSS > 0 && name != phaseRaw {
+			mib := float64(peakRSS) / 1024
+			r.RSSMiB = &mib
+		}
 		dsts := []**float64{&r.SessiondCPUUS, &r.PostgresCPUUS, &r.BenchCPUUS}
 		for i, m := range meters {
 			if m.read == nil || !okBefore[i] || r.Requests == 0 || (i == 0 && name == phaseRaw) {
@@ -129,6 +169,18 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 				return err
 			}
 			res.Phases = append(res.Phases, h)
+		}
+	}
+	// GET /session at each -scale connection count: what sessiond costs
+	// per request and per open connection as the connections grow.
+	if !o.skip["scale"] {
+		for _, n := range o.scale {
+			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phaseGet, n), n, 0, "",
+				getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
+			if err != nil {
+				return err
+			}
+			res.Scale = append(res.Scale, r)
 		}
 	}
 	// The reserve tokens: first read with the activity write due, then
