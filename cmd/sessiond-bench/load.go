@@ -46,7 +46,7 @@ type phaseResult struct {
 	// RSSMiB is sessiond's highest resident set (VmRSS) during the phase.
 	RSSMiB *float64 `json:"sessiond_rss_mib,omitempty"`
 	Rounds int      `json:"rounds,omitempty"`
-	Note          string   `json:"note,omitempty"`
+	Note   string   `json:"note,omitempty"`
 }
 
 // recorder collects latencies of one phase; each worker owns one slice.
