@@ -63,6 +63,9 @@ func TestLargeAnswersAreGzipped(t *testing.T) {
 		if ce := plain.Header.Get("Content-Encoding"); ce != "" {
 			t.Fatalf("Content-Encoding %q without Accept-Encoding", ce)
 		}
+		if v := plain.Header.Get("Vary"); v != "Accept-Encoding" {
+			t.Errorf("plain answer: Vary %q, want Accept-Encoding (the answer depends on it)", v)
+		}
 		zipped := e.rawWire(t, http.MethodGet, "/users/alice/sessions"+q("limit", "100"), backend, "gzip, deflate, br")
 		zipped.wantStatus(t, http.StatusOK)
 		if ce := zipped.Header.Get("Content-Encoding"); ce != "gzip" {
@@ -76,6 +79,13 @@ func TestLargeAnswersAreGzipped(t *testing.T) {
 		}
 		if got := gunzip(t, zipped.Body); !sameJSON(got, string(plain.Body)) {
 			t.Errorf("gzipped answer differs from the plain one once decompressed")
+		}
+	})
+	t.Run("gzip refused with q=0 is not sent", func(t *testing.T) {
+		r := e.rawWire(t, http.MethodGet, "/users/alice/sessions"+q("limit", "100"), backend, "gzip;q=0, identity")
+		r.wantStatus(t, http.StatusOK)
+		if ce := r.Header.Get("Content-Encoding"); ce != "" {
+			t.Errorf("Content-Encoding %q for a client that refused gzip", ce)
 		}
 	})
 	t.Run("a small answer is never compressed", func(t *testing.T) {

@@ -178,8 +178,23 @@ const gzipMinSize = 8 << 10
 // compressLarge gzips answers of gzipMinSize or more when the client sends
 // Accept-Encoding: gzip (klauspost/compress's gzhttp, at its fastest
 // level: the answers are generated per request, and the time spent
-// compressing 3.4 MB should be small next to the request's own).
-var compressLarge = func() func(http.Handler) http.HandlerFunc {
+// compressing 3.4 MB should be small next to the request's own). A
+// request that does not accept gzip (backends calling GET /session, as a
+// rule) skips gzhttp, which would still wrap its writer, and gets only the
+// Vary header.
+func compressLarge(h http.Handler) http.Handler {
+	gz := gzipLarge(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(strings.ToLower(r.Header.Get("Accept-Encoding")), "gzip") {
+			w.Header()["Vary"] = []string{"Accept-Encoding"}
+			h.ServeHTTP(w, r)
+			return
+		}
+		gz(w, r)
+	})
+}
+
+var gzipLarge = func() func(http.Handler) http.HandlerFunc {
 	wrap, err := gzhttp.NewWrapper(
 		gzhttp.MinSize(gzipMinSize),
 		gzhttp.CompressionLevel(gzip.BestSpeed),

@@ -158,11 +158,13 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 		res.Phases = append(res.Phases, r)
 		res.rawRPS = r.RPS
 		res.rawCPU = r.cpuPerRequest()
+		res.rawServerCPU = r.serverCPUPerRequest()
 	}
 	if r, ok := median(gets); ok {
 		res.Phases = append(res.Phases, r)
 		res.getRPS = r.RPS
 		res.getCPU = r.cpuPerRequest()
+		res.getServerCPU = r.serverCPUPerRequest()
 		if !o.skip["get-half"] && r.RPS > 0 {
 			h, err := phase(phaseGetHalf, r.RPS/2, "", getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
 			if err != nil {
@@ -335,6 +337,18 @@ func median(rounds []phaseResult) (phaseResult, bool) {
 func (p phaseResult) cpuPerRequest() float64 {
 	var sum float64
 	for _, v := range []*float64{p.SessiondCPUUS, p.PostgresCPUUS, p.BenchCPUUS} {
+		if v != nil {
+			sum += *v
+		}
+	}
+	return sum
+}
+
+// serverCPUPerRequest is the CPU of sessiond and Postgres per request,
+// the load generator left out.
+func (p phaseResult) serverCPUPerRequest() float64 {
+	var sum float64
+	for _, v := range []*float64{p.SessiondCPUUS, p.PostgresCPUUS} {
 		if v != nil {
 			sum += *v
 		}

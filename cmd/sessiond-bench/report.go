@@ -33,6 +33,11 @@ type results struct {
 
 	rawRPS, getRPS float64
 	rawCPU, getCPU float64 // CPU µs per request, all processes
+	// rawServerCPU and getServerCPU leave the load generators out: Postgres
+	// for the raw lookup, sessiond + Postgres for GET /session.
+	rawServerCPU, getServerCPU float64
+	// ServerCPURatio is rawServerCPU ÷ getServerCPU.
+	ServerCPURatio *float64 `json:"server_cpu_ratio_raw_to_get,omitempty"`
 	// CPURatio is raw lookup ÷ GET /session in CPU per request: what the
 	// throughput ratio would be if both saturated the same CPUs.
 	CPURatio *float64 `json:"cpu_ratio_raw_to_get,omitempty"`
@@ -102,6 +107,10 @@ func (r *results) evaluate() {
 		if r.rawCPU > 0 && r.getCPU > 0 {
 			c := r.rawCPU / r.getCPU
 			r.CPURatio = &c
+		}
+		if r.rawServerCPU > 0 && r.getServerCPU > 0 {
+			c := r.rawServerCPU / r.getServerCPU
+			r.ServerCPURatio = &c
 		}
 	}
 	if len(r.Scale) > 1 && r.Scale[0].RPS > 0 {
@@ -215,6 +224,10 @@ func printTable(w io.Writer, r *results) {
 		if r.CPURatio != nil {
 			fmt.Fprintf(w, "  in CPU per request, all processes (what the throughput ratio tends to when both saturate the same cores): raw %.0f µs ÷ GET %.0f µs = %.2f\n",
 				r.rawCPU, r.getCPU, *r.CPURatio)
+		}
+		if r.ServerCPURatio != nil {
+			fmt.Fprintf(w, "  in server CPU per request, load generators left out (Postgres ÷ sessiond + Postgres): raw %.0f µs ÷ GET %.0f µs = %.2f\n",
+				r.rawServerCPU, r.getServerCPU, *r.ServerCPURatio)
 		}
 	}
 	fmt.Fprintf(w, "sessiond start to ready: %.0f ms   peak RSS (VmHWM): %.1f MiB   migrate (empty db): %.0f ms\n\n",
