@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -268,7 +270,10 @@ const (
 // (nothing else runs), and checks each ended perUser sessions.
 func signOutEverywhere(ctx context.Context, addr string, users []string, perUser int, logf func(string, ...any)) (phaseResult, error) {
 	logf("%s: %d users with %d sessions each, one request at a time", phaseUser, len(users), perUser)
-	client := &http.Client{Timeout: time.Minute}
+	// Ask for gzip as a browser or net/http would, and decompress here,
+	// so the phase also reports the bytes on the wire.
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableCompression: true}}
+	var wire, plain int
 	rec := newRecorder(1)
 	start := time.Now()
 	for _, u := range users {
@@ -277,6 +282,7 @@ func signOutEverywhere(ctx context.Context, addr string, users []string, perUser
 			return phaseResult{}, err
 		}
 		req.Header.Set("Authorization", "Bearer "+benchAPIKey)
+		req.Header.Set("Accept-Encoding", "gzip")
 		t0 := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -286,6 +292,14 @@ func signOutEverywhere(ctx context.Context, addr string, users []string, perUser
 		raw, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		d := time.Since(t0) // to the last byte; checking the answer is not sessiond's time
+		wire += len(raw)
+		if err == nil && resp.Header.Get("Content-Encoding") == "gzip" {
+			var zr *gzip.Reader
+			if zr, err = gzip.NewReader(bytes.NewReader(raw)); err == nil {
+				raw, err = io.ReadAll(zr)
+			}
+		}
+		plain += len(raw)
 		var body struct {
 			Ended []json.RawMessage `json:"ended"`
 		}
@@ -305,7 +319,8 @@ func signOutEverywhere(ctx context.Context, addr string, users []string, perUser
 		}
 	}
 	r := rec.result(phaseUser, 1, 0, time.Since(start))
-	r.Note = fmt.Sprintf("%d users × %d sessions, sequential; ", len(users), perUser) + r.Note
+	r.Note = fmt.Sprintf("%d users × %d sessions, sequential; answers %.2f MB, %.2f MB on the wire; ", len(users), perUser,
+		float64(plain)/1e6, float64(wire)/1e6) + r.Note
 	return r, nil
 }
 
