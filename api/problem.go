@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -34,6 +35,14 @@ var statusOf = map[string]int{
 	sessions.CodeInternal:             http.StatusInternalServerError,
 }
 
+// clientGone reports whether the request's context ended because its
+// client went away (net/http cancels it when the connection closes), as
+// opposed to our own RequestTimeout, which ends it with a deadline and
+// stays 503 unavailable.
+func clientGone(c *gin.Context) bool {
+	return errors.Is(c.Request.Context().Err(), context.Canceled)
+}
+
 // problem is an RFC 9457 problem details object.
 type problem struct {
 	Type      string            `json:"type"`
@@ -52,6 +61,15 @@ const retryAfterSeconds = "2"
 // *sessions.Error is logged with its cause and answered as a bare
 // internal error; an unavailable one is logged with its cause too.
 func writeError(c *gin.Context, err error) {
+	if clientGone(c) {
+		// Nobody is left to answer, and nothing went wrong on our side:
+		// the work was cut short (a transaction rolled back) because the
+		// client hung up. Recorded as 499, at most an info access-log line.
+		slog.DebugContext(c.Request.Context(), "client went away",
+			"request_id", requestID(c), "error", err.Error())
+		c.AbortWithStatus(StatusClientClosedRequest)
+		return
+	}
 	var se *sessions.Error
 	if !errors.As(err, &se) {
 		se = &sessions.Error{Code: sessions.CodeInternal, Message: "Something went wrong on our side; it has been logged."}

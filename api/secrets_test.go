@@ -35,6 +35,7 @@ type logSink struct {
 	lines    int      // lines scanned so far
 	access   int      // of which access-log lines ("msg":"request")
 	findings []string // what was found, secrets redacted
+	watched  map[string]*[]string
 }
 
 const sinkCompactBytes = 16 << 20
@@ -63,6 +64,11 @@ func (s *logSink) writer() io.Writer {
 func (s *logSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for marker, lines := range s.watched {
+		if bytes.Contains(p, []byte(marker)) {
+			*lines = append(*lines, string(p))
+		}
+	}
 	s.buf = append(s.buf, p...)
 	if len(s.buf) > sinkCompactBytes {
 		if i := bytes.LastIndexByte(s.buf, '\n'); i >= 0 {
@@ -71,6 +77,24 @@ func (s *logSink) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// watch keeps every log record written from now on that holds marker
+// (e.g. a request ID), however much the sink compacts, and returns them
+// when called.
+func (s *logSink) watch(marker string) func() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watched == nil {
+		s.watched = map[string]*[]string{}
+	}
+	lines := &[]string{}
+	s.watched[marker] = lines
+	return func() []string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return append([]string(nil), *lines...)
+	}
 }
 
 // countServed counts the requests h answers, so the check knows how many

@@ -43,8 +43,10 @@ type phaseResult struct {
 	SessiondCPUUS *float64 `json:"sessiond_cpu_us_per_request,omitempty"`
 	PostgresCPUUS *float64 `json:"postgres_cpu_us_per_request,omitempty"`
 	BenchCPUUS    *float64 `json:"loadgen_cpu_us_per_request,omitempty"`
-	Rounds        int      `json:"rounds,omitempty"`
-	Note          string   `json:"note,omitempty"`
+	// RSSMiB is sessiond's highest resident set (VmRSS) during the phase.
+	RSSMiB *float64 `json:"sessiond_rss_mib,omitempty"`
+	Rounds int      `json:"rounds,omitempty"`
+	Note   string   `json:"note,omitempty"`
 }
 
 // recorder collects latencies of one phase; each worker owns one slice.
@@ -131,7 +133,7 @@ func drive(ctx context.Context, conns int, d time.Duration, rate float64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat := make([]time.Duration, 0, 1<<14)
+			lat := make([]time.Duration, 0, max(256, (1<<20)/conns))
 			defer func() { rec.lat[w] = lat }()
 			for ctx.Err() == nil {
 				t0 := time.Now()
@@ -183,13 +185,20 @@ type httpConn struct {
 	br   *bufio.Reader
 }
 
+func (c *httpConn) dial() error {
+	conn, err := net.DialTimeout("tcp", c.addr, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	c.conn, c.br = conn, bufio.NewReaderSize(conn, 4<<10)
+	return nil
+}
+
 func (c *httpConn) do(req []byte, want int, body io.Writer) error {
 	if c.conn == nil {
-		conn, err := net.Dial("tcp", c.addr)
-		if err != nil {
+		if err := c.dial(); err != nil {
 			return err
 		}
-		c.conn, c.br = conn, bufio.NewReaderSize(conn, 16<<10)
 	}
 	// Bound every request, so a phase always ends.
 	if err := c.conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
@@ -273,6 +282,11 @@ func (f *tokenFeed) take() (string, bool) {
 func getSessionWorker(addr string, feed *tokenFeed) func(int) (func() error, func(), error) {
 	return func(int) (func() error, func(), error) {
 		c := &httpConn{addr: addr}
+		// Connect before the phase starts, so thousands of connections
+		// are all open (and counted in sessiond's memory) while it runs.
+		if err := c.dial(); err != nil {
+			return nil, nil, err
+		}
 		// One request buffer per worker, rewritten in place: every token
 		// has the same length.
 		req := request(http.MethodGet, "/session", addr, feed.tokens[0], nil)

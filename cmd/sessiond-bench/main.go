@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -51,6 +52,7 @@ type options struct {
 	sessiondArgs string
 	compare      string
 	rounds       int
+	scale        []int
 }
 
 func main() {
@@ -72,7 +74,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.sessions, "sessions", 10_000, "sessions to seed (COPY); 1000000 and 10000000 work")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load phase")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of raw lookup and GET /session, alternating; each reports its median round")
-	fs.IntVar(&o.conns, "conns", 32, "concurrent keep-alive connections (HTTP) and pgx connections (raw lookup)")
+	fs.IntVar(&o.conns, "conns", 64, "concurrent keep-alive connections (HTTP) and pgx connections (raw lookup)")
+	var scale string
+	fs.StringVar(&scale, "scale", "64,1000,4000", "comma-separated keep-alive connection counts GET /session is also measured at (CPU per request per process, memory per open connection); empty: none")
 	fs.IntVar(&o.manyUsers, "many-users", 3, "users holding -per-user sessions, each signed out everywhere once")
 	fs.IntVar(&o.perUser, "per-user", 10_000, "sessions of each sign-out-everywhere user")
 	fs.StringVar(&o.databaseURL, "database-url", "", "an existing Postgres server to use (a fresh database is created on it and dropped afterwards); empty: start a container")
@@ -86,11 +90,18 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profileDir, "profile", "", "directory for CPU profiles of sessiond (GET /session, POST /sessions) via SESSIOND_PPROF_ADDR")
 	fs.StringVar(&o.src, "src", ".", "the sessiond module to build ./cmd/sessiond from")
 	fs.BoolVar(&o.keep, "keep", false, "keep the container / database and the temp dir (for a look afterwards)")
-	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: raw,get,get-half,get-due,post,delete,delete-user")
+	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: raw,get,get-half,scale,get-due,post,delete,delete-user")
 	fs.StringVar(&o.compare, "compare", "", "JSON of an earlier run (e.g. with 10,000 sessions) to compare GET /session throughput with")
 	fs.StringVar(&o.sessiondArgs, "sessiond-env", "", "extra KEY=VALUE environment for sessiond, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	for _, v := range splitList(scale, ',') {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10_000 {
+			return o, fmt.Errorf("-scale: want connection counts from 1 to 10000 (got %q)", v)
+		}
+		o.scale = append(o.scale, n)
 	}
 	o.skip = map[string]bool{}
 	for _, s := range splitList(skip, ',') {
@@ -99,8 +110,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.sessions < 1:
 		return o, errors.New("-sessions must be at least 1")
-	case o.conns < 1 || o.conns > 1024:
-		return o, errors.New("-conns must be from 1 to 1024")
+	case o.conns < 1 || o.conns > 190:
+		return o, errors.New("-conns must be from 1 to 190 (the raw lookup opens as many Postgres connections; max_connections is 200)")
 	case o.duration < 100*time.Millisecond || o.duration > 10*time.Minute:
 		return o, errors.New("-duration must be from 100ms to 10m")
 	case o.manyUsers < 0 || o.perUser < 1:

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,20 +14,54 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// sampleRSS samples pid's resident set (VmRSS) every 50 ms until the
+// returned function is called, which returns the highest sample in KiB.
+func sampleRSS(pid int) func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if kib := readStatusKiB(pid, "VmRSS:"); kib > peak.Load() {
+				peak.Store(kib)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
+}
 
 // runPhases runs the load phases in order, each for o.duration at
 // o.conns connections, and fills res.
 func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed *seeded,
 	res *results, logf func(string, ...any)) error {
 	pid := srv.cmd.Process.Pid
+	var phaseAt func(string, int, float64, string, func(int) (func() error, func(), error)) (phaseResult, error)
 	phase := func(name string, rate float64, profile string,
 		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
+		return phaseAt(name, o.conns, rate, profile, newWorker)
+	}
+	phaseAt = func(name string, conns int, rate float64, profile string,
+		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
 		if rate > 0 {
-			logf("%s: %d conns, %.0f requests/s, %s", name, o.conns, rate, o.duration)
+			logf("%s: %d conns, %.0f requests/s, %s", name, conns, rate, o.duration)
 		} else {
-			logf("%s: %d conns, %s", name, o.conns, o.duration)
+			logf("%s: %d conns, %s", name, conns, o.duration)
 		}
 		var profWG sync.WaitGroup
 		if profile != "" && o.profileDir != "" {
@@ -50,11 +86,17 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 				before[i], okBefore[i] = m.read()
 			}
 		}
-		rec, elapsed, err := drive(ctx, o.conns, o.duration, rate, newWorker)
+		rss := sampleRSS(pid)
+		rec, elapsed, err := drive(ctx, conns, o.duration, rate, newWorker)
+		peakRSS := rss()
 		if err != nil {
 			return phaseResult{}, err
 		}
-		r := rec.result(name, o.conns, rate, elapsed)
+		r := rec.result(name, conns, rate, elapsed)
+		if peakRSS > 0 && name != phaseRaw {
+			mib := float64(peakRSS) / 1024
+			r.RSSMiB = &mib
+		}
 		dsts := []**float64{&r.SessiondCPUUS, &r.PostgresCPUUS, &r.BenchCPUUS}
 		for i, m := range meters {
 			if m.read == nil || !okBefore[i] || r.Requests == 0 || (i == 0 && name == phaseRaw) {
@@ -118,17 +160,31 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 		res.Phases = append(res.Phases, r)
 		res.rawRPS = r.RPS
 		res.rawCPU = r.cpuPerRequest()
+		res.rawServerCPU = r.serverCPUPerRequest()
 	}
 	if r, ok := median(gets); ok {
 		res.Phases = append(res.Phases, r)
 		res.getRPS = r.RPS
 		res.getCPU = r.cpuPerRequest()
+		res.getServerCPU = r.serverCPUPerRequest()
 		if !o.skip["get-half"] && r.RPS > 0 {
 			h, err := phase(phaseGetHalf, r.RPS/2, "", getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
 			if err != nil {
 				return err
 			}
 			res.Phases = append(res.Phases, h)
+		}
+	}
+	// GET /session at each -scale connection count: what sessiond costs
+	// per request and per open connection as the connections grow.
+	if !o.skip["scale"] {
+		for _, n := range o.scale {
+			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phaseGet, n), n, 0, "",
+				getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
+			if err != nil {
+				return err
+			}
+			res.Scale = append(res.Scale, r)
 		}
 	}
 	// The reserve tokens: first read with the activity write due, then
@@ -214,7 +270,10 @@ const (
 // (nothing else runs), and checks each ended perUser sessions.
 func signOutEverywhere(ctx context.Context, addr string, users []string, perUser int, logf func(string, ...any)) (phaseResult, error) {
 	logf("%s: %d users with %d sessions each, one request at a time", phaseUser, len(users), perUser)
-	client := &http.Client{Timeout: time.Minute}
+	// Ask for gzip as a browser or net/http would, and decompress here,
+	// so the phase also reports the bytes on the wire.
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableCompression: true}}
+	var wire, plain int
 	rec := newRecorder(1)
 	start := time.Now()
 	for _, u := range users {
@@ -223,6 +282,7 @@ func signOutEverywhere(ctx context.Context, addr string, users []string, perUser
 			return phaseResult{}, err
 		}
 		req.Header.Set("Authorization", "Bearer "+benchAPIKey)
+		req.Header.Set("Accept-Encoding", "gzip")
 		t0 := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -232,6 +292,14 @@ func signOutEverywhere(ctx context.Context, addr string, users []string, perUser
 		raw, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		d := time.Since(t0) // to the last byte; checking the answer is not sessiond's time
+		wire += len(raw)
+		if err == nil && resp.Header.Get("Content-Encoding") == "gzip" {
+			var zr *gzip.Reader
+			if zr, err = gzip.NewReader(bytes.NewReader(raw)); err == nil {
+				raw, err = io.ReadAll(zr)
+			}
+		}
+		plain += len(raw)
 		var body struct {
 			Ended []json.RawMessage `json:"ended"`
 		}
@@ -251,7 +319,8 @@ func signOutEverywhere(ctx context.Context, addr string, users []string, perUser
 		}
 	}
 	r := rec.result(phaseUser, 1, 0, time.Since(start))
-	r.Note = fmt.Sprintf("%d users × %d sessions, sequential; ", len(users), perUser) + r.Note
+	r.Note = fmt.Sprintf("%d users × %d sessions, sequential; answers %.2f MB, %.2f MB on the wire; ", len(users), perUser,
+		float64(plain)/1e6, float64(wire)/1e6) + r.Note
 	return r, nil
 }
 
@@ -283,6 +352,18 @@ func median(rounds []phaseResult) (phaseResult, bool) {
 func (p phaseResult) cpuPerRequest() float64 {
 	var sum float64
 	for _, v := range []*float64{p.SessiondCPUUS, p.PostgresCPUUS, p.BenchCPUUS} {
+		if v != nil {
+			sum += *v
+		}
+	}
+	return sum
+}
+
+// serverCPUPerRequest is the CPU of sessiond and Postgres per request,
+// the load generator left out.
+func (p phaseResult) serverCPUPerRequest() float64 {
+	var sum float64
+	for _, v := range []*float64{p.SessiondCPUUS, p.PostgresCPUUS} {
 		if v != nil {
 			sum += *v
 		}

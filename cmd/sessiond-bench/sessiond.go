@@ -134,7 +134,10 @@ func (s *sessiond) peakRSSMiB() float64 {
 	return float64(s.hwmKiB) / 1024
 }
 
-func readHWM(pid int) int64 {
+func readHWM(pid int) int64 { return readStatusKiB(pid, "VmHWM:") }
+
+// readStatusKiB reads one "Name: N kB" field of /proc/<pid>/status.
+func readStatusKiB(pid int, field string) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -142,7 +145,7 @@ func readHWM(pid int) int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return n
 		}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type config struct {
 	SweepInterval          time.Duration
 	DBMaxConns             int
 	PprofAddr              string
+	LogLevel               slog.Level
+	AccessLog              api.AccessLog
+	SlowRequest            time.Duration
 }
 
 // setting is one row of the settings table: flag name, variable, default.
@@ -68,6 +72,9 @@ func settings() []*setting {
 		{"sweep-interval", "SESSIOND_SWEEP_INTERVAL", "1m", "how often the sweeper records expiry and deletes old sessions; 0: never", nil},
 		{"db-max-conns", "SESSIOND_DB_MAX_CONNS", "0", "database pool size; 0: pgx's default (4 per CPU, at least 4)", nil},
 		{"pprof-addr", "SESSIOND_PPROF_ADDR", "", "serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); empty: off", nil},
+		{"log-level", "SESSIOND_LOG_LEVEL", "info", "level of sessiond's own log lines: debug, info, warn or error (the access log has its own setting)", nil},
+		{"access-log", "SESSIOND_ACCESS_LOG", "errors", "which requests get an access-log line: all, errors (4xx, 5xx and slow requests) or off", nil},
+		{"slow-request", "SESSIOND_SLOW_REQUEST", "1s", "a request taking this long or longer is slow: logged with SESSIOND_ACCESS_LOG=errors", nil},
 	}
 }
 
@@ -185,10 +192,34 @@ Settings (flag, or environment variable):
 	c.SweepInterval = duration("SESSIOND_SWEEP_INTERVAL", false)
 	c.DBMaxConns = number("SESSIOND_DB_MAX_CONNS")
 	c.PprofAddr = get("SESSIOND_PPROF_ADDR")
+	if err := c.LogLevel.UnmarshalText([]byte(get("SESSIOND_LOG_LEVEL"))); err != nil || !knownLevel(get("SESSIOND_LOG_LEVEL")) {
+		bad("SESSIOND_LOG_LEVEL", "want debug, info, warn or error (got %q)", get("SESSIOND_LOG_LEVEL"))
+	}
+	switch v := strings.ToLower(get("SESSIOND_ACCESS_LOG")); v {
+	case "all":
+		c.AccessLog = api.AccessLogAll
+	case "errors":
+		c.AccessLog = api.AccessLogErrors
+	case "off":
+		c.AccessLog = api.AccessLogOff
+	default:
+		bad("SESSIOND_ACCESS_LOG", "want all, errors or off (got %q)", get("SESSIOND_ACCESS_LOG"))
+	}
+	c.SlowRequest = duration("SESSIOND_SLOW_REQUEST", true)
 	if len(errs) > 0 {
 		return config{}, nil, fmt.Errorf("bad settings:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, fs.Args(), nil
+}
+
+// knownLevel reports whether s names one of the four levels; slog also
+// takes offsets such as "info+2", which the setting does not promise.
+func knownLevel(s string) bool {
+	switch strings.ToLower(s) {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
 }
 
 func list(s string) []string {

@@ -60,12 +60,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if command == "serve" && len(rest) > 0 { // "sessiond --addr :9 migrate up"
 		command, rest = rest[0], rest[1:]
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(logger)
 
 	switch command {
 	case "serve":
-		return serve(ctx, cfg, logger)
+		// The access log is its own switch (SESSIOND_ACCESS_LOG), whatever
+		// the level of sessiond's own lines: its lines are info.
+		accessLogger := slog.New(slog.NewJSONHandler(stderr, nil))
+		return serve(ctx, cfg, logger, accessLogger)
 	case "migrate":
 		return migrateCommand(cfg, rest, stdout)
 	case "healthcheck":
@@ -78,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) error {
 	started := time.Now()
 	// The pool connects lazily, so everything below up to the migrations
 	// checks settings without touching the database.
@@ -118,6 +121,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		OpenAPI:        sessiond.OpenAPI,
 		Registry:       registry,
 		Logger:         logger,
+		AccessLogger:   accessLogger,
+		AccessLog:      cfg.AccessLog,
+		SlowRequest:    cfg.SlowRequest,
 	})
 	if err != nil {
 		return err

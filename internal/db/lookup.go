@@ -27,9 +27,10 @@ const maxBatchWait = 30 * time.Second
 // lookups coalesces concurrent token lookups, the hot path of every
 // authenticated request, into fewer statements. Up to slots lookups run
 // as their own statement, exactly as without coalescing; a lookup that
-// finds every slot busy joins the one batch that is still being
-// collected, and when a slot frees up that batch is sent as a single
-// statement (token_hash = ANY($1)).
+// finds every slot busy joins the batch that is still being collected
+// (up to maxLookupBatch lookups; then a new one starts), and each time a
+// slot frees up the oldest batch is sent as a single statement
+// (token_hash = ANY($1)).
 //
 // No cache is involved and no answer is shared with a lookup that asked
 // after the statement was sent: a lookup only ever joins a batch that has
@@ -41,8 +42,10 @@ type lookups struct {
 	slots int
 
 	mu      sync.Mutex
-	running int          // statements in flight, at most slots (guarded by mu)
-	pending *lookupBatch // collecting, not sent yet (guarded by mu)
+	running int // statements in flight, at most slots (guarded by mu)
+	// pending are the batches not sent yet, oldest first; only the last
+	// one may still be collecting (guarded by mu).
+	pending []*lookupBatch
 }
 
 // lookupBatch is the lookups that one coalesced statement answers. Its
@@ -73,16 +76,16 @@ func (l *lookups) lookup(ctx context.Context, h sessions.TokenHash) (sessions.Se
 		l.release()
 		return sess, err
 	}
-	b := l.pending
-	if b == nil || len(b.hashes) == maxLookupBatch {
-		if b != nil {
-			// A full batch is sent as soon as a slot frees up; this
-			// lookup goes on its own rather than wait for another.
-			l.mu.Unlock()
-			return scanSession(l.pool.QueryRow(ctx, selectSessionByTokenHash, h[:]))
-		}
+	// Join the batch still collecting, or start one. A full batch waits
+	// for a slot like any other: with thousands of callers in flight, a
+	// lookup that went alone instead would queue for a pool connection
+	// and cost Postgres a statement of its own.
+	var b *lookupBatch
+	if n := len(l.pending); n > 0 && len(l.pending[n-1].hashes) < maxLookupBatch {
+		b = l.pending[n-1]
+	} else {
 		b = &lookupBatch{done: make(chan struct{})}
-		l.pending = b
+		l.pending = append(l.pending, b)
 	}
 	i := len(b.hashes)
 	b.hashes = append(b.hashes, h[:])
@@ -103,13 +106,16 @@ func (l *lookups) lookup(ctx context.Context, h sessions.TokenHash) (sessions.Se
 	}
 }
 
-// release frees a slot: the batch that is collecting, if any, takes it
+// release frees a slot: the oldest batch not sent yet, if any, takes it
 // over and is sent now.
 func (l *lookups) release() {
 	l.mu.Lock()
-	b := l.pending
-	l.pending = nil
-	if b == nil {
+	var b *lookupBatch
+	if len(l.pending) > 0 {
+		b = l.pending[0]
+		l.pending[0] = nil
+		l.pending = l.pending[1:]
+	} else {
 		l.running--
 	}
 	l.mu.Unlock()
@@ -122,6 +128,11 @@ func (l *lookups) release() {
 func (l *lookups) send(b *lookupBatch) {
 	defer l.release()
 	defer close(b.done)
+	if allDone(b.ctxs) {
+		// It waited for a slot while every caller gave up.
+		b.err = context.Canceled
+		return
+	}
 	ctx, cancel := batchContext(b.ctxs)
 	defer cancel()
 	b.found = make([]sessions.Session, len(b.hashes))
@@ -166,6 +177,15 @@ type hashedRow struct {
 }
 
 func (r hashedRow) Scan(dest ...any) error { return r.rows.Scan(append([]any{r.hash}, dest...)...) }
+
+func allDone(ctxs []context.Context) bool {
+	for _, c := range ctxs {
+		if c.Err() == nil {
+			return false
+		}
+	}
+	return true
+}
 
 // batchContext lives as long as the last of the callers' deadlines (the
 // statement is of no use after that), and at most maxBatchWait.

@@ -20,56 +20,13 @@ func TestSessionByTokenHashUnderConcurrency(t *testing.T) {
 
 	t.Run("each caller gets its own answer", func(t *testing.T) {
 		t.Parallel()
-		s := pgtest.NewStore(t)
-		client := mustClient(t, s)
-		var all []sessions.Session
-		ended := map[string]bool{}
-		for i := range 40 {
-			sess := mustSession(t, s, fmt.Sprintf("user_%d", i), client, t0)
-			if i%4 == 0 {
-				mustEnd(t, s, sess.ID, sessions.StatusRevoked, t0.Add(time.Minute))
-				ended[sess.ID] = true
-			}
-			all = append(all, sess)
-		}
-		var wg sync.WaitGroup
-		errs := make(chan error, 64)
-		for g := range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range 50 {
-					k := (g*7 + i*3) % (len(all) + 5)
-					if k >= len(all) {
-						_, err := s.SessionByTokenHash(ctx, sessions.HashToken(fmt.Sprintf("unknown_%d", k)))
-						if !errors.Is(err, sessions.ErrSessionNotFound) {
-							errs <- fmt.Errorf("unknown token: %v, want ErrSessionNotFound", err)
-							return
-						}
-						continue
-					}
-					want := all[k]
-					got, err := s.SessionByTokenHash(ctx, sessions.HashToken(want.ID))
-					if ended[want.ID] {
-						// An ended token is not found, like an unknown one.
-						if !errors.Is(err, sessions.ErrSessionNotFound) {
-							errs <- fmt.Errorf("lookup of ended %s: %s %s, %v; want ErrSessionNotFound", want.ID, got.ID, got.Status, err)
-							return
-						}
-						continue
-					}
-					if err != nil || got.ID != want.ID || got.UserID != want.UserID || got.Status != sessions.StatusActive {
-						errs <- fmt.Errorf("lookup of %s: %s %s %s, %v; want %s active", want.ID, got.ID, got.UserID, got.Status, err, want.UserID)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+		eachGetsItsOwn(t, 64)
+	})
+	// More callers than one batch holds beyond the slots: full batches
+	// queue for a slot, and still every caller gets its own answer.
+	t.Run("each of a thousand callers gets its own answer", func(t *testing.T) {
+		t.Parallel()
+		eachGetsItsOwn(t, 1000)
 	})
 
 	// Invariant 5 with coalescing: a lookup that starts after the ending
@@ -122,4 +79,59 @@ func TestSessionByTokenHashUnderConcurrency(t *testing.T) {
 			t.Errorf("%d of %d lookups that started after the session ended read it as active", n, checked.Load())
 		}
 	})
+}
+
+// eachGetsItsOwn looks up 40 sessions (a quarter of them ended) and
+// unknown tokens from callers goroutines at once and checks every answer.
+func eachGetsItsOwn(t *testing.T, callers int) {
+	s := pgtest.NewStore(t)
+	client := mustClient(t, s)
+	var all []sessions.Session
+	ended := map[string]bool{}
+	for i := range 40 {
+		sess := mustSession(t, s, fmt.Sprintf("user_%d", i), client, t0)
+		if i%4 == 0 {
+			mustEnd(t, s, sess.ID, sessions.StatusRevoked, t0.Add(time.Minute))
+			ended[sess.ID] = true
+		}
+		all = append(all, sess)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range max(5, 3200/callers) {
+				k := (g*7 + i*3) % (len(all) + 5)
+				if k >= len(all) {
+					_, err := s.SessionByTokenHash(ctx, sessions.HashToken(fmt.Sprintf("unknown_%d", k)))
+					if !errors.Is(err, sessions.ErrSessionNotFound) {
+						errs <- fmt.Errorf("unknown token: %v, want ErrSessionNotFound", err)
+						return
+					}
+					continue
+				}
+				want := all[k]
+				got, err := s.SessionByTokenHash(ctx, sessions.HashToken(want.ID))
+				if ended[want.ID] {
+					// An ended token is not found, like an unknown one.
+					if !errors.Is(err, sessions.ErrSessionNotFound) {
+						errs <- fmt.Errorf("lookup of ended %s: %s %s, %v; want ErrSessionNotFound", want.ID, got.ID, got.Status, err)
+						return
+					}
+					continue
+				}
+				if err != nil || got.ID != want.ID || got.UserID != want.UserID || got.Status != sessions.StatusActive {
+					errs <- fmt.Errorf("lookup of %s: %s %s %s, %v; want %s active", want.ID, got.ID, got.UserID, got.Status, err, want.UserID)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
