@@ -238,13 +238,17 @@ func TestClientThatHungUpIsNotAServerError(t *testing.T) {
 	t.Run("our own request timeout stays 503 unavailable", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, func(_ *sessions.Config, a *api.Config) { a.RequestTimeout = 300 * time.Millisecond })
-		s := e.mustSignIn(t, "alice", "")
+		// Only the request under test goes through HTTP: on a loaded
+		// machine any other may take longer than this short timeout.
+		s := e.fuzzSignIn(t, "alice", "")
 		lock := lockSession(t, e, s.ID)
 		r := e.do(t, http.MethodDelete, "/sessions/"+s.ID, backend, nil)
 		r.wantProblem(t, http.StatusServiceUnavailable, "unavailable")
 		lock.release(t)
 		waitForMetric(t, e, `sessiond_http_requests_total{method="DELETE",route="/sessions/:id",status="503"} 1`)
-		e.wantActive(t, s)
+		if st := storedRow(t, e, s.ID).Status; st != "active" {
+			t.Errorf("the timed-out sign-out left the session %s, want active", st)
+		}
 	})
 }
 

@@ -199,18 +199,13 @@ func TestBrowserSignInForwardCookiesMiddlewareSignOut(t *testing.T) {
 	b := browser(t)
 
 	alice := login(t, b, app.URL, "alice")
-	if len(alice.SessiondSetCookie) > 0 {
-		// sessiond issued the browser's cookies: the browser holds the
-		// session cookie with the new token.
-		if v, ok := jarCookie(b, app.URL, "__session"); !ok || v != alice.Token {
-			t.Fatalf("after sign-in the browser holds __session=%q (%v), want the new token", v, ok)
-		}
-	} else {
-		// A sessiond that does not issue cookies on sign-in yet: the
-		// browser holds the cookie as it would have set it.
-		t.Log("sessiond sent no Set-Cookie on POST /sessions; planting __session in the jar")
-		u, _ := url.Parse(app.URL)
-		b.Jar.SetCookies(u, []*http.Cookie{{Name: "__session", Value: alice.Token, Path: "/", HttpOnly: true}})
+	// sessiond issued the browser's cookies: the browser holds the session
+	// cookie with the new token.
+	if len(alice.SessiondSetCookie) == 0 {
+		t.Fatal("sessiond sent no Set-Cookie on POST /sessions")
+	}
+	if v, ok := jarCookie(b, app.URL, "__session"); !ok || v != alice.Token {
+		t.Fatalf("after sign-in the browser holds __session=%q (%v), want the new token", v, ok)
 	}
 	// Another person on another browser stays signed in throughout.
 	bob := login(t, browser(t), app.URL, "bob")

@@ -2770,7 +2770,7 @@ func (r SetActiveSessionResponse) ContentType() string {
 
 // CreateSessionResponse201Headers the declared response headers of an HTTP 201 response for CreateSession
 type CreateSessionResponse201Headers struct {
-	SetCookie  *string
+	SetCookie  string
 	XRequestID string
 }
 
@@ -4833,10 +4833,10 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		var headers CreateSessionResponse201Headers
 		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.SetCookie = &value
+			headers.SetCookie = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string

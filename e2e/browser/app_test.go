@@ -1,37 +1,32 @@
 package browser
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"time"
+
+	"github.com/sessiond/sessiond/client"
 )
 
 // app is the tiny backend of a web application that uses sessiond: it
 // serves its page, checks passwords (its job, not sessiond's) and signs a
-// browser in by calling sessiond's POST /sessions with its API key and
-// forwarding the answer's Set-Cookie headers unchanged. It never spells a
-// cookie attribute itself.
-//
-// It speaks to sessiond with plain net/http; the Go client package
-// (client.New, SignIn, ForwardCookies) does the same calls and can replace
-// signIn and forwardCookies one for one.
+// browser in through the Go client (client.SignIn), forwarding the
+// answer's Set-Cookie headers unchanged (client.ForwardCookies). It never
+// spells a cookie attribute itself.
 type app struct {
-	sessiond   string // sessiond's base URL as the backend reaches it
-	apiKey     string
+	sessiond   *client.Client
 	cookieName string
+	// sessiondURL is sessiond's base URL as the backend reaches it.
+	sessiondURL string
 	// pageAPI is sessiond's base URL as the page reaches it: a path on the
 	// app's own origin (proxied) or a sibling host; absolute either way.
 	pageAPI string
 	// proxyPrefix, when set, serves sessiond under this path of the app's
 	// origin (a reverse proxy, as nginx or the app's framework would).
 	proxyPrefix string
-	http        *http.Client
 }
 
 func (a *app) handler() http.Handler {
@@ -39,7 +34,7 @@ func (a *app) handler() http.Handler {
 	mux.HandleFunc("GET /{$}", a.page)
 	mux.HandleFunc("POST /signin", a.signIn)
 	if a.proxyPrefix != "" {
-		target, err := url.Parse(a.sessiond)
+		target, err := url.Parse(a.sessiondURL)
 		if err != nil {
 			panic(err)
 		}
@@ -62,81 +57,20 @@ func (a *app) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"wrong user or password"}`, http.StatusUnauthorized)
 		return
 	}
-	body := map[string]string{"user_id": in.User, "user_agent": r.UserAgent()}
+	params := client.SignInParams{UserID: in.User, UserAgent: r.UserAgent()}
 	if c, err := r.Cookie(a.cookieName); err == nil {
-		if clientID, ok := a.clientOf(c.Value); ok {
-			body["client_id"] = clientID
+		if s, err := a.sessiond.Session(r.Context(), c.Value); err == nil {
+			params.ClientID = s.ClientID
 		}
 	}
-	resp, err := a.call(http.MethodPost, "/sessions", "Bearer "+a.apiKey, body)
+	res, err := a.sessiond.SignIn(r.Context(), params)
 	if err != nil {
-		http.Error(w, `{"error":"sessiond is unavailable"}`, http.StatusServiceUnavailable)
+		http.Error(w, fmt.Sprintf(`{"error":%q}`, err.Error()), http.StatusBadGateway)
 		return
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		http.Error(w, fmt.Sprintf(`{"error":"sessiond answered %d"}`, resp.StatusCode), http.StatusBadGateway)
-		return
-	}
-	var created struct {
-		Session struct {
-			ID string `json:"id"`
-		} `json:"session"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil {
-		http.Error(w, `{"error":"bad answer from sessiond"}`, http.StatusBadGateway)
-		return
-	}
-	forwardCookies(w, resp)
+	client.ForwardCookies(w, res)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"session_id": created.Session.ID})
-}
-
-// forwardCookies copies sessiond's Set-Cookie headers to the browser's
-// answer, unchanged.
-func forwardCookies(w http.ResponseWriter, resp *http.Response) {
-	for _, v := range resp.Header.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", v)
-	}
-}
-
-// clientOf is the client of the session whose token the browser holds.
-func (a *app) clientOf(token string) (string, bool) {
-	resp, err := a.call(http.MethodGet, "/session", "Bearer "+token, nil)
-	if err != nil {
-		return "", false
-	}
-	defer resp.Body.Close()
-	var s struct {
-		ClientID string `json:"client_id"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&s) != nil {
-		return "", false
-	}
-	return s.ClientID, true
-}
-
-func (a *app) call(method, path, authorization string, body any) (*http.Response, error) {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, a.sessiond+path, r)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", authorization)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.http == nil {
-		a.http = &http.Client{Timeout: 10 * time.Second}
-	}
-	return a.http.Do(req)
+	_ = json.NewEncoder(w).Encode(map[string]string{"session_id": res.Session.ID})
 }
 
 // The page: a sign-in call to its own backend, and call(), which fetches

@@ -36,6 +36,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/api"
+	"github.com/sessiond/sessiond/client"
 	"github.com/sessiond/sessiond/internal/pgtest"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
@@ -113,7 +114,11 @@ func newWorld(t *testing.T, d deployment, mode sessions.Mode) *world {
 		RequestTimeout: 10 * time.Second,
 		Logger:         slog.New(slog.DiscardHandler),
 	}
-	a := &app{sessiond: w.sessiond, apiKey: apiKey, cookieName: cookieName}
+	sd, err := client.New(w.sessiond, apiKey, client.WithCookieName(cookieName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{sessiond: sd, sessiondURL: w.sessiond, cookieName: cookieName}
 	if d.sibling {
 		acfg.CookieDomain = "example.test"
 		acfg.CORSOrigins = []string{w.appURL}

@@ -351,7 +351,8 @@ export interface components {
         SignedIn: {
             headers: {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
-                "Set-Cookie": components["headers"]["Set-Cookie"];
+                /** @description The new session's cookies, one header each, with the configured attributes and `HttpOnly`. */
+                "Set-Cookie": string;
                 [name: string]: unknown;
             };
             content: {
