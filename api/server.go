@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -42,6 +43,8 @@ type Config struct {
 	// Registry receives the HTTP metrics and is served at /metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
+	// Events serves GET /session/events; nil: it answers 503.
+	Events *events.Hub
 }
 
 // New returns the HTTP handler of sessiond.
@@ -86,7 +89,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 		r.Use(onlyForOrigins(cfg.CORSOrigins, cors.New(cors.Config{
 			AllowOrigins:     cfg.CORSOrigins,
 			AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
-			AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-ID"},
+			AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"},
 			ExposeHeaders:    []string{"X-Request-ID"},
 			AllowCredentials: true,
 			MaxAge:           10 * time.Minute,
@@ -124,6 +127,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	authed.DELETE("/users/:id/sessions", h.endUserSessions)
 	authed.GET("/clients/:id/sessions", h.listClientSessions)
 	authed.DELETE("/clients/:id/sessions", h.endClientSessions)
+	authed.GET(eventsRoute, h.streamEvents)
 	return r, nil
 }
 
@@ -210,6 +214,7 @@ func secureHeaders(c *gin.Context) {
 func limits(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, cfg.MaxBodyBytes)
+		c.Set(unboundedCtxKey, c.Request.Context()) // for event streams
 		if cfg.RequestTimeout > 0 {
 			ctx, cancel := context.WithTimeout(c.Request.Context(), cfg.RequestTimeout)
 			defer cancel()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -33,6 +34,14 @@ type config struct {
 	SweepInterval          time.Duration
 	DBMaxConns             int
 	PprofAddr              string
+	MaxStreams             int
+	WebhookURLs            []string
+	WebhookSecret          string
+	WebhookRetryFor        time.Duration
+	WebhookTimeout         time.Duration
+	WebhookBackoffMin      time.Duration
+	WebhookBackoffMax      time.Duration
+	WebhookLeaseRetry      time.Duration
 }
 
 // setting is one row of the settings table: flag name, variable, default.
@@ -61,6 +70,14 @@ func settings() []*setting {
 		{"sweep-interval", "SESSIOND_SWEEP_INTERVAL", "1m", "how often the sweeper records expiry and deletes old sessions; 0: never", nil},
 		{"db-max-conns", "SESSIOND_DB_MAX_CONNS", "0", "database pool size; 0: pgx's default (4 per CPU, at least 4)", nil},
 		{"pprof-addr", "SESSIOND_PPROF_ADDR", "", "serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); empty: off", nil},
+		{"max-streams", "SESSIOND_MAX_STREAMS", "10000", "open GET /session/events streams per replica; over it 503 with Retry-After", nil},
+		{"webhook-urls", "SESSIOND_WEBHOOK_URLS", "", "comma-separated URLs that receive every session event (Standard Webhooks)", nil},
+		{"webhook-secret", "SESSIOND_WEBHOOK_SECRET", "", "whsec_... secret the webhooks are signed with; required with SESSIOND_WEBHOOK_URLS", nil},
+		{"webhook-retry-for", "SESSIOND_WEBHOOK_RETRY_FOR", "24h", "how long an event is retried; older ones are dropped, logged and counted", nil},
+		{"webhook-timeout", "SESSIOND_WEBHOOK_TIMEOUT", "10s", "bound on one webhook delivery attempt", nil},
+		{"webhook-backoff-min", "SESSIOND_WEBHOOK_BACKOFF_MIN", "1s", "first wait after a failed delivery; it doubles, with jitter", nil},
+		{"webhook-backoff-max", "SESSIOND_WEBHOOK_BACKOFF_MAX", "10m", "longest wait between delivery attempts", nil},
+		{"webhook-lease-retry", "SESSIOND_WEBHOOK_LEASE_RETRY", "5s", "how often a replica tries to take over a URL another replica delivers to", nil},
 	}
 }
 
@@ -172,6 +189,27 @@ Settings (flag, or environment variable):
 	c.SweepInterval = duration("SESSIOND_SWEEP_INTERVAL", false)
 	c.DBMaxConns = number("SESSIOND_DB_MAX_CONNS")
 	c.PprofAddr = get("SESSIOND_PPROF_ADDR")
+	c.MaxStreams = number("SESSIOND_MAX_STREAMS")
+	if c.MaxStreams == 0 {
+		bad("SESSIOND_MAX_STREAMS", "want 1 or more")
+	}
+	c.WebhookURLs = list(get("SESSIOND_WEBHOOK_URLS"))
+	for _, u := range c.WebhookURLs {
+		if err := events.CheckWebhookURL(u); err != nil {
+			bad("SESSIOND_WEBHOOK_URLS", "%v", err)
+		}
+	}
+	c.WebhookSecret = get("SESSIOND_WEBHOOK_SECRET")
+	if len(c.WebhookURLs) > 0 || c.WebhookSecret != "" {
+		if err := events.CheckWebhookSecret(c.WebhookSecret); err != nil {
+			bad("SESSIOND_WEBHOOK_SECRET", "%v", err)
+		}
+	}
+	c.WebhookRetryFor = duration("SESSIOND_WEBHOOK_RETRY_FOR", true)
+	c.WebhookTimeout = duration("SESSIOND_WEBHOOK_TIMEOUT", true)
+	c.WebhookBackoffMin = duration("SESSIOND_WEBHOOK_BACKOFF_MIN", true)
+	c.WebhookBackoffMax = duration("SESSIOND_WEBHOOK_BACKOFF_MAX", true)
+	c.WebhookLeaseRetry = duration("SESSIOND_WEBHOOK_LEASE_RETRY", true)
 	if len(errs) > 0 {
 		return config{}, nil, fmt.Errorf("bad settings:\n  %s", strings.Join(errs, "\n  "))
 	}
