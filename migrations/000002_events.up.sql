@@ -46,12 +46,12 @@ BEGIN
     -- 7300118 is sessiond's key for "the commit order of session_events".
     PERFORM pg_advisory_xact_lock(7300118);
     UPDATE session_events e SET commit_seq = nextval('session_events_commit_seq'), client_id = s.client_id,
-        session = jsonb_build_object('id', s.id, 'user_id', s.user_id, 'client_id', s.client_id,
+        session = CASE WHEN s.id IS NOT NULL THEN jsonb_build_object('id', s.id, 'user_id', s.user_id, 'client_id', s.client_id,
             'status', e.new_status, 'created_at', s.created_at, 'last_active_at', s.last_active_at,
             'expires_at', s.expires_at, 'ended_at', CASE WHEN e.new_status = 'active' THEN NULL ELSE s.ended_at END,
-            'user_agent', s.user_agent, 'ip_address', s.ip_address, 'metadata', s.metadata)
-    FROM sessions s
-    WHERE e.id = NEW.id AND s.id = e.session_id;
+            'user_agent', s.user_agent, 'ip_address', s.ip_address, 'metadata', s.metadata) END
+    FROM session_events me LEFT JOIN sessions s ON s.id = me.session_id
+    WHERE e.id = NEW.id AND me.id = NEW.id;
     PERFORM pg_notify('sessiond_session_events', '');
     RETURN NULL;
 END
