@@ -262,7 +262,6 @@ func (w *Webhooks) deliverWhileHeld(ctx context.Context, u string, lease Lease) 
 			continue
 		}
 		for _, e := range batch {
-			w.lag.WithLabelValues(label).Set(time.Since(e.At).Seconds())
 			if !w.deliver(ctx, u, label, e) {
 				return ctx.Err()
 			}
@@ -282,6 +281,7 @@ func (w *Webhooks) deliver(ctx context.Context, u, label string, e sessions.Even
 	body := Payload(e)
 	id := "evt_" + ID(e)
 	for attempt := 1; ; attempt++ {
+		w.lag.WithLabelValues(label).Set(time.Since(e.At).Seconds())
 		if age := time.Since(e.At); age > w.cfg.RetryFor {
 			w.outcomes.WithLabelValues(label, OutcomeDropped).Inc()
 			w.cfg.Logger.Error("webhook: event dropped, older than SESSIOND_WEBHOOK_RETRY_FOR",
