@@ -31,7 +31,8 @@ func (l *lazyExpirer) RecordExpiry(ctx context.Context, id string) (sessions.Ses
 	return l.svc.RecordExpiry(ctx, id)
 }
 
-// withEvents gives a test server its own Hub, as every replica has.
+// newEventsEnv starts a sessiond with its own Hub, as every replica has
+// one; maxStreams 0 takes the default bound.
 func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option) (*testEnv, *events.Hub) {
 	t.Helper()
 	exp := &lazyExpirer{}
@@ -242,20 +243,17 @@ func TestEventsPushedAcrossReplicas(t *testing.T) {
 	var latencies []time.Duration
 	var last int64
 	for i := range trials {
+		user := fmt.Sprintf("trial-%d", i)
 		for _, step := range []struct{ method, path, body, typ string }{
-			{http.MethodPost, "/sessions", fmt.Sprintf(`{"user_id":"trial-%d","client_id":%q}`, i, holder.ClientID), "session.created"},
-			{http.MethodDelete, "/clients/" + holder.ClientID + "/sessions?x=" + fmt.Sprint(i), "", ""},
+			{http.MethodPost, "/sessions", fmt.Sprintf(`{"user_id":%q,"client_id":%q}`, user, holder.ClientID), "session.created"},
+			// A backend signs the trial's user out everywhere: revoked.
+			{http.MethodDelete, "/users/" + user + "/sessions", "", "session.revoked"},
 		} {
-			if step.method == http.MethodDelete {
-				// End only the trial's account: by user, on every client.
-				step.path = fmt.Sprintf("/users/trial-%d/sessions", i)
-				step.typ = "session.revoked"
-			}
 			post(step.method, step.path, step.body)
 			answered := time.Now()
 			e := stream.next(t)
-			if e.Type != step.typ || e.Data.Data.Session.UserID != fmt.Sprintf("trial-%d", i) {
-				t.Fatalf("trial %d: got %s of %s, want %s of trial-%d", i, e.Type, e.Data.Data.Session.UserID, step.typ, i)
+			if e.Type != step.typ || e.Data.Data.Session.UserID != user {
+				t.Fatalf("trial %d: got %s of %s, want %s of %s", i, e.Type, e.Data.Data.Session.UserID, step.typ, user)
 			}
 			var seq int64
 			fmt.Sscan(e.ID, &seq)
@@ -457,11 +455,8 @@ func TestEventStreamRefusals(t *testing.T) {
 	}
 	// Closing the Hub (shutdown) ends the open streams at once.
 	s := openStream(t, env.URL, bearer(b.Token), "")
-	_ = s
 	hub.Close()
-	for _, st := range []*sseStream{s} {
-		st.wantEnd(t)
-	}
+	s.wantEnd(t)
 }
 
 // TestEventStreamOutlivesServerTimeouts: a server whose WriteTimeout and
@@ -489,4 +484,47 @@ func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	s := env.mustSignIn(t, "late", holder.ClientID)
 	stream.next(t).want(t, "session.created", s.ID)
+}
+
+// TestEventStreamWithCORSCredentials: a page on an allowed origin opens
+// the stream with the cookie (EventSource withCredentials): the answer
+// allows that origin with credentials, and the preflight of a reconnect
+// that sends Last-Event-ID is allowed too.
+func TestEventStreamWithCORSCredentials(t *testing.T) {
+	t.Parallel()
+	const origin = "https://app.example.test"
+	env, _ := newEventsEnv(t, pgtest.NewStore(t), 0, func(_ *sessions.Config, a *api.Config) { a.CORSOrigins = []string{origin} })
+	holder := env.mustSignIn(t, "holder", "")
+
+	pre, _ := http.NewRequest(http.MethodOptions, env.URL+"/session/events", nil)
+	pre.Header.Set("Origin", origin)
+	pre.Header.Set("Access-Control-Request-Method", http.MethodGet)
+	pre.Header.Set("Access-Control-Request-Headers", "last-event-id")
+	resp, err := streamClient.Do(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != origin || !strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "last-event-id") {
+		t.Fatalf("preflight: %d, allow-origin %q, allow-headers %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Headers"))
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, env.URL+"/session/events", nil)
+	req.Header.Set("Origin", origin)
+	req.AddCookie(&http.Cookie{Name: "__session", Value: holder.Token})
+	resp, err = streamClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("stream: %d, allow-origin %q, allow-credentials %q", resp.StatusCode,
+			resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"))
+	}
+	s := &sseStream{resp: resp, Events: make(chan sseEvent, 16)}
+	go s.read()
+	env.mustSignIn(t, "other", holder.ClientID) // single mode: replaces the holder
+	s.next(t).want(t, "session.replaced", holder.ID)
+	s.wantEnd(t)
 }

@@ -139,6 +139,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	}
 
+	if len(cfg.WebhookURLs) > 0 {
+		// Before serving: every event this process commits goes to every URL.
+		if err := store.EnsureWebhookPositions(ctx, cfg.WebhookURLs); err != nil {
+			logger.Warn("webhook positions not recorded yet; each URL starts when its delivery does", "error", err.Error())
+		}
+	}
 	srv := api.NewHTTPServer(cfg.Addr, handler, api.DefaultServerLimits, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -180,6 +180,17 @@ func (s *Store) TryWebhookLease(ctx context.Context, url string) (*WebhookLease,
 	return &WebhookLease{conn: conn, url: url}, nil
 }
 
+// EnsureWebhookPositions records a position for every URL that has none,
+// at the newest event: a URL receives what commits after it is first
+// configured. sessiond calls it before it serves, so every event its
+// requests commit reaches every URL it is configured with.
+func (s *Store) EnsureWebhookPositions(ctx context.Context, urls []string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO webhook_positions (url, position)
+		SELECT u, (SELECT COALESCE(max(commit_seq), 0) FROM session_events) FROM unnest($1::text[]) u
+		ON CONFLICT (url) DO NOTHING`, urls)
+	return mapError(err)
+}
+
 // Position returns the stored position of the lease's URL.
 func (l *WebhookLease) Position(ctx context.Context) (int64, error) {
 	var pos int64
