@@ -177,6 +177,7 @@ func (h *Hub) Run(ctx context.Context) {
 	wake := make(chan struct{}, 1)
 	var listening sync.Mutex // guards connected
 	connected := false
+	failing := false // reading the table failed last time
 	go h.listen(ctx, wake, func(up bool) {
 		listening.Lock()
 		connected = up
@@ -203,8 +204,15 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-timer.C:
 		}
 		timer.Stop()
-		if err := h.readNew(ctx); err != nil && ctx.Err() == nil {
+		err := h.readNew(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			// Once per outage, not at every poll.
 			h.cfg.Logger.Warn("events: reading new events failed; retrying", "error", err.Error())
+			failing = true
+		case err == nil && failing:
+			h.cfg.Logger.Info("events: reading new events again")
+			failing = false
 		}
 	}
 }
