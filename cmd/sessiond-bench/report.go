@@ -25,6 +25,8 @@ type results struct {
 	StartToReadyMS float64       `json:"start_to_ready_ms"`
 	PeakRSSMiB     float64       `json:"peak_rss_mib"`
 	Phases         []phaseResult `json:"phases"`
+	// Webhooks is set by -webhooks.
+	Webhooks *webhookResult `json:"webhooks,omitempty"`
 	// Ratio is GET /session ÷ raw lookup, in requests/s.
 	Ratio   *float64 `json:"get_session_to_raw_ratio,omitempty"`
 	Targets []target `json:"targets"`
@@ -184,6 +186,10 @@ func printTable(w io.Writer, r *results) {
 			fmt.Fprintf(w, "   (in CPU per request, all processes: raw %.0f µs ÷ GET %.0f µs = %.2f)", r.rawCPU, r.getCPU, *r.CPURatio)
 		}
 		fmt.Fprintln(w)
+	}
+	if wr := r.Webhooks; wr != nil {
+		fmt.Fprintf(w, "webhooks (-webhooks): %d of %d events delivered, %.0f events/s, drained %.1f s after the last phase, %d duplicates, %d bad signatures\n",
+			wr.Delivered, wr.Events, wr.EventsPerSec, wr.DrainSeconds, wr.Duplicates, wr.BadSignatures)
 	}
 	fmt.Fprintf(w, "sessiond start to ready: %.0f ms   peak RSS (VmHWM): %.1f MiB   migrate (empty db): %.0f ms\n\n",
 		r.StartToReadyMS, r.PeakRSSMiB, r.MigrateMS)
