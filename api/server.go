@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -62,6 +63,8 @@ type Config struct {
 	// SlowRequest is how long a request must take to count as slow for
 	// AccessLogErrors; 0 means DefaultSlowRequest.
 	SlowRequest time.Duration
+	// Events serves GET /session/events; nil: it answers 503.
+	Events *events.Hub
 }
 
 // AccessLog says which requests the access log records.
@@ -140,7 +143,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 		r.Use(onlyForOrigins(cfg.CORSOrigins, cors.New(cors.Config{
 			AllowOrigins:     cfg.CORSOrigins,
 			AllowMethods:     []string{http.MethodGet, http.MethodPost, http.MethodDelete},
-			AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-ID"},
+			AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"},
 			ExposeHeaders:    []string{"X-Request-ID"},
 			AllowCredentials: true,
 			MaxAge:           10 * time.Minute,
@@ -188,6 +191,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	// POST /session/active is authenticated by the account cookie it
 	// names, not by the active cookie (which may be the one that died).
 	r.Handle(http.MethodPost, "/session/active", queryParams(), h.switchActive)
+	route([]string{http.MethodGet}, eventsRoute, nil, h.streamEvents)
 	return routeEscapedPath(compressLarge(r)), nil
 }
 
@@ -329,6 +333,7 @@ func limits(cfg Config) gin.HandlerFunc {
 		if c.Request.Body != http.NoBody { // net/http's body of a request without one
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, cfg.MaxBodyBytes)
 		}
+		c.Set(unboundedCtxKey, c.Request.Context()) // for event streams
 		if cfg.RequestTimeout > 0 {
 			ctx, cancel := context.WithTimeout(c.Request.Context(), cfg.RequestTimeout)
 			defer cancel()

@@ -382,6 +382,12 @@ type SignOutParams struct {
 	RedirectURL *RedirectURL `form:"redirect_url,omitempty" json:"redirect_url,omitempty"`
 }
 
+// StreamSessionEventsParams defines parameters for StreamSessionEvents.
+type StreamSessionEventsParams struct {
+	// LastEventID The `id:` of the last event received; a whole number.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
+}
+
 // EndSessionParams defines parameters for EndSession.
 type EndSessionParams struct {
 	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
@@ -576,6 +582,25 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /session/active (the `SetActiveSession` operationId).
 	SetActiveSession(ctx context.Context, body SetActiveSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamSessionEvents Server-Sent Events of the sessions on the caller's client (session holder)
+	//
+	// Streams every event of a session on the caller's client, from
+	// whichever replica committed it, within a second of its commit, as
+	// `event:` (the type: `session.created`, or `session.` and the new
+	// status), `id:` (a number in commit order) and `data:` (the payload
+	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
+	// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
+	// without an event. With `Last-Event-ID` it first sends every event of
+	// the client after that id, so a reconnecting EventSource misses
+	// nothing. The stream ends after the event that ends the caller's own
+	// session (including its expiry, recorded the moment it is due); it
+	// never opens for a token that is no longer active (401). It also ends
+	// when the server shuts down; the client reconnects. Works with CORS
+	// credentials (`new EventSource(url, {withCredentials: true})`).
+	//
+	// Corresponds with GET /session/events (the `StreamSessionEvents` operationId).
+	StreamSessionEvents(ctx context.Context, params *StreamSessionEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateSessionWithBody Sign in (backend only)
 	//
@@ -816,6 +841,35 @@ func (c *Client) SetActiveSessionWithBody(ctx context.Context, contentType strin
 // Corresponds with POST /session/active (the `SetActiveSession` operationId).
 func (c *Client) SetActiveSession(ctx context.Context, body SetActiveSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSetActiveSessionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamSessionEvents Server-Sent Events of the sessions on the caller's client (session holder)
+//
+// Streams every event of a session on the caller's client, from
+// whichever replica committed it, within a second of its commit, as
+// `event:` (the type: `session.created`, or `session.` and the new
+// status), `id:` (a number in commit order) and `data:` (the payload
+// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
+// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
+// without an event. With `Last-Event-ID` it first sends every event of
+// the client after that id, so a reconnecting EventSource misses
+// nothing. The stream ends after the event that ends the caller's own
+// session (including its expiry, recorded the moment it is due); it
+// never opens for a token that is no longer active (401). It also ends
+// when the server shuts down; the client reconnects. Works with CORS
+// credentials (`new EventSource(url, {withCredentials: true})`).
+//
+// Corresponds with GET /session/events (the `StreamSessionEvents` operationId).
+func (c *Client) StreamSessionEvents(ctx context.Context, params *StreamSessionEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamSessionEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1337,6 +1391,48 @@ func NewSetActiveSessionRequestWithBody(server string, contentType string, body 
 	return req, nil
 }
 
+// NewStreamSessionEventsRequest constructs an http.Request for the StreamSessionEvents method
+func NewStreamSessionEventsRequest(server string, params *StreamSessionEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/session/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewCreateSessionRequest calls the generic CreateSession builder with application/json body
 func NewCreateSessionRequest(server string, body CreateSessionJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1773,6 +1869,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /session/active (the `SetActiveSession` operationId).
 	SetActiveSessionWithResponse(ctx context.Context, body SetActiveSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetActiveSessionResponse, error)
+
+	// StreamSessionEventsWithResponse Server-Sent Events of the sessions on the caller's client (session holder)
+	//
+	// Streams every event of a session on the caller's client, from
+	// whichever replica committed it, within a second of its commit, as
+	// `event:` (the type: `session.created`, or `session.` and the new
+	// status), `id:` (a number in commit order) and `data:` (the payload
+	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
+	// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
+	// without an event. With `Last-Event-ID` it first sends every event of
+	// the client after that id, so a reconnecting EventSource misses
+	// nothing. The stream ends after the event that ends the caller's own
+	// session (including its expiry, recorded the moment it is due); it
+	// never opens for a token that is no longer active (401). It also ends
+	// when the server shuts down; the client reconnects. Works with CORS
+	// credentials (`new EventSource(url, {withCredentials: true})`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /session/events (the `StreamSessionEvents` operationId).
+	StreamSessionEventsWithResponse(ctx context.Context, params *StreamSessionEventsParams, reqEditors ...RequestEditorFn) (*StreamSessionEventsResponse, error)
 
 	// CreateSessionWithBodyWithResponse Sign in (backend only)
 	//
@@ -2768,6 +2885,120 @@ func (r SetActiveSessionResponse) ContentType() string {
 	return ""
 }
 
+// StreamSessionEventsResponse200Headers the declared response headers of an HTTP 200 response for StreamSessionEvents
+type StreamSessionEventsResponse200Headers struct {
+	XRequestID string
+}
+
+// StreamSessionEventsResponse400Headers the declared response headers of an HTTP 400 response for StreamSessionEvents
+type StreamSessionEventsResponse400Headers struct {
+	XRequestID string
+}
+
+// StreamSessionEventsResponse401Headers the declared response headers of an HTTP 401 response for StreamSessionEvents
+type StreamSessionEventsResponse401Headers struct {
+	SetCookie       *string
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// StreamSessionEventsResponse403Headers the declared response headers of an HTTP 403 response for StreamSessionEvents
+type StreamSessionEventsResponse403Headers struct {
+	XRequestID string
+}
+
+// StreamSessionEventsResponse500Headers the declared response headers of an HTTP 500 response for StreamSessionEvents
+type StreamSessionEventsResponse500Headers struct {
+	XRequestID string
+}
+
+// StreamSessionEventsResponse503Headers the declared response headers of an HTTP 503 response for StreamSessionEvents
+type StreamSessionEventsResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type StreamSessionEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthenticated
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *Forbidden
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *Internal
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StreamSessionEventsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *StreamSessionEventsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StreamSessionEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *StreamSessionEventsResponse403Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *StreamSessionEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamSessionEventsResponse503Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StreamSessionEventsResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StreamSessionEventsResponse) GetApplicationProblemJSON401() *Unauthenticated {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StreamSessionEventsResponse) GetApplicationProblemJSON403() *Forbidden {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r StreamSessionEventsResponse) GetApplicationProblemJSON500() *Internal {
+	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r StreamSessionEventsResponse) GetApplicationProblemJSON503() *Problem {
+	return r.ApplicationProblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamSessionEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamSessionEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamSessionEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamSessionEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateSessionResponse201Headers the declared response headers of an HTTP 201 response for CreateSession
 type CreateSessionResponse201Headers struct {
 	SetCookie  string
@@ -3577,6 +3808,33 @@ func (c *ClientWithResponses) SetActiveSessionWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseSetActiveSessionResponse(rsp)
+}
+
+// StreamSessionEventsWithResponse Server-Sent Events of the sessions on the caller's client (session holder)
+//
+// Streams every event of a session on the caller's client, from
+// whichever replica committed it, within a second of its commit, as
+// `event:` (the type: `session.created`, or `session.` and the new
+// status), `id:` (a number in commit order) and `data:` (the payload
+// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
+// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
+// without an event. With `Last-Event-ID` it first sends every event of
+// the client after that id, so a reconnecting EventSource misses
+// nothing. The stream ends after the event that ends the caller's own
+// session (including its expiry, recorded the moment it is due); it
+// never opens for a token that is no longer active (401). It also ends
+// when the server shuts down; the client reconnects. Works with CORS
+// credentials (`new EventSource(url, {withCredentials: true})`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /session/events (the `StreamSessionEvents` operationId).
+func (c *ClientWithResponses) StreamSessionEventsWithResponse(ctx context.Context, params *StreamSessionEventsParams, reqEditors ...RequestEditorFn) (*StreamSessionEventsResponse, error) {
+	rsp, err := c.StreamSessionEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamSessionEventsResponse(rsp)
 }
 
 // CreateSessionWithBodyWithResponse Sign in (backend only)
@@ -4729,6 +4987,144 @@ func ParseSetActiveSessionResponse(rsp *http.Response) (*SetActiveSessionRespons
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers SetActiveSessionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamSessionEventsResponse parses an HTTP response from a StreamSessionEventsWithResponse call
+func ParseStreamSessionEventsResponse(rsp *http.Response) (*StreamSessionEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamSessionEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StreamSessionEventsResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers StreamSessionEventsResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers StreamSessionEventsResponse401Headers
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers StreamSessionEventsResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 500:
+		var headers StreamSessionEventsResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamSessionEventsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

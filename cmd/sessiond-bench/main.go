@@ -53,6 +53,7 @@ type options struct {
 	compare      string
 	rounds       int
 	scale        []int
+	webhooks     bool
 }
 
 func main() {
@@ -92,6 +93,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the container / database and the temp dir (for a look afterwards)")
 	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: raw,get,get-half,scale,get-due,post,delete,delete-user")
 	fs.StringVar(&o.compare, "compare", "", "JSON of an earlier run (e.g. with 10,000 sessions) to compare GET /session throughput with")
+	fs.BoolVar(&o.webhooks, "webhooks", false, "also deliver every event as a webhook to a receiver on 127.0.0.1 (verifying signatures) and measure the delivery rate")
 	fs.StringVar(&o.sessiondArgs, "sessiond-env", "", "extra KEY=VALUE environment for sessiond, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -198,6 +200,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	res.Seed = seed.stats
 
+	var recv *benchReceiver
+	if o.webhooks {
+		if recv, err = startReceiver(); err != nil {
+			return err
+		}
+		if err := readStartPosition(ctx, pg.url); err != nil {
+			return err
+		}
+		o.sessiondArgs = recv.sessiondEnv() + " " + o.sessiondArgs
+	}
 	srv, err := startSessiond(ctx, bin, pg.url, o, tmp)
 	if err != nil {
 		return err
@@ -208,6 +220,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if err := runPhases(ctx, o, pg, srv, seed, res, logf); err != nil {
 		return err
+	}
+	if recv != nil {
+		if res.Webhooks, err = recv.finish(ctx, pg.url, logf); err != nil {
+			return err
+		}
 	}
 	res.PeakRSSMiB = srv.peakRSSMiB()
 	srv.stop()

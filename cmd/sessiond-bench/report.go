@@ -27,6 +27,8 @@ type results struct {
 	Phases         []phaseResult `json:"phases"`
 	// Scale is GET /session at each -scale connection count.
 	Scale []phaseResult `json:"scale,omitempty"`
+	// Webhooks is set by -webhooks.
+	Webhooks *webhookResult `json:"webhooks,omitempty"`
 	// Ratio is GET /session ÷ raw lookup, in requests/s.
 	Ratio   *float64 `json:"get_session_to_raw_ratio,omitempty"`
 	Targets []target `json:"targets"`
@@ -229,6 +231,10 @@ func printTable(w io.Writer, r *results) {
 			fmt.Fprintf(w, "  in server CPU per request, load generators left out (Postgres ÷ sessiond + Postgres): raw %.0f µs ÷ GET %.0f µs = %.2f\n",
 				r.rawServerCPU, r.getServerCPU, *r.ServerCPURatio)
 		}
+	}
+	if wr := r.Webhooks; wr != nil {
+		fmt.Fprintf(w, "webhooks (-webhooks): %d of %d events delivered, %.0f events/s, drained %.1f s after the last phase, %d duplicates, %d bad signatures\n",
+			wr.Delivered, wr.Events, wr.EventsPerSec, wr.DrainSeconds, wr.Duplicates, wr.BadSignatures)
 	}
 	fmt.Fprintf(w, "sessiond start to ready: %.0f ms   peak RSS (VmHWM): %.1f MiB   migrate (empty db): %.0f ms\n\n",
 		r.StartToReadyMS, r.PeakRSSMiB, r.MigrateMS)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/api"
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -41,6 +42,14 @@ type config struct {
 	LogLevel               slog.Level
 	AccessLog              api.AccessLog
 	SlowRequest            time.Duration
+	MaxStreams             int
+	WebhookURLs            []string
+	WebhookSecret          string
+	WebhookRetryFor        time.Duration
+	WebhookTimeout         time.Duration
+	WebhookBackoffMin      time.Duration
+	WebhookBackoffMax      time.Duration
+	WebhookLeaseRetry      time.Duration
 }
 
 // setting is one row of the settings table: flag name, variable, default.
@@ -75,6 +84,14 @@ func settings() []*setting {
 		{"log-level", "SESSIOND_LOG_LEVEL", "info", "level of sessiond's own log lines: debug, info, warn or error (the access log has its own setting)", nil},
 		{"access-log", "SESSIOND_ACCESS_LOG", "errors", "which requests get an access-log line: all, errors (4xx, 5xx and slow requests) or off", nil},
 		{"slow-request", "SESSIOND_SLOW_REQUEST", "1s", "a request taking this long or longer is slow: logged with SESSIOND_ACCESS_LOG=errors", nil},
+		{"max-streams", "SESSIOND_MAX_STREAMS", "10000", "open GET /session/events streams per replica; over it 503 with Retry-After", nil},
+		{"webhook-urls", "SESSIOND_WEBHOOK_URLS", "", "comma-separated URLs that receive every session event (Standard Webhooks)", nil},
+		{"webhook-secret", "SESSIOND_WEBHOOK_SECRET", "", "whsec_... secret the webhooks are signed with; required with SESSIOND_WEBHOOK_URLS", nil},
+		{"webhook-retry-for", "SESSIOND_WEBHOOK_RETRY_FOR", "24h", "how long an event is retried; older ones are dropped, logged and counted", nil},
+		{"webhook-timeout", "SESSIOND_WEBHOOK_TIMEOUT", "10s", "bound on one webhook delivery attempt", nil},
+		{"webhook-backoff-min", "SESSIOND_WEBHOOK_BACKOFF_MIN", "1s", "first wait after a failed delivery; it doubles, with jitter", nil},
+		{"webhook-backoff-max", "SESSIOND_WEBHOOK_BACKOFF_MAX", "10m", "longest wait between delivery attempts", nil},
+		{"webhook-lease-retry", "SESSIOND_WEBHOOK_LEASE_RETRY", "5s", "how often a replica tries to take over a URL another replica delivers to", nil},
 	}
 }
 
@@ -206,6 +223,27 @@ Settings (flag, or environment variable):
 		bad("SESSIOND_ACCESS_LOG", "want all, errors or off (got %q)", get("SESSIOND_ACCESS_LOG"))
 	}
 	c.SlowRequest = duration("SESSIOND_SLOW_REQUEST", true)
+	c.MaxStreams = number("SESSIOND_MAX_STREAMS")
+	if c.MaxStreams == 0 {
+		bad("SESSIOND_MAX_STREAMS", "want 1 or more")
+	}
+	c.WebhookURLs = list(get("SESSIOND_WEBHOOK_URLS"))
+	for _, u := range c.WebhookURLs {
+		if err := events.CheckWebhookURL(u); err != nil {
+			bad("SESSIOND_WEBHOOK_URLS", "%v", err)
+		}
+	}
+	c.WebhookSecret = get("SESSIOND_WEBHOOK_SECRET")
+	if len(c.WebhookURLs) > 0 || c.WebhookSecret != "" {
+		if err := events.CheckWebhookSecret(c.WebhookSecret); err != nil {
+			bad("SESSIOND_WEBHOOK_SECRET", "%v", err)
+		}
+	}
+	c.WebhookRetryFor = duration("SESSIOND_WEBHOOK_RETRY_FOR", true)
+	c.WebhookTimeout = duration("SESSIOND_WEBHOOK_TIMEOUT", true)
+	c.WebhookBackoffMin = duration("SESSIOND_WEBHOOK_BACKOFF_MIN", true)
+	c.WebhookBackoffMax = duration("SESSIOND_WEBHOOK_BACKOFF_MAX", true)
+	c.WebhookLeaseRetry = duration("SESSIOND_WEBHOOK_LEASE_RETRY", true)
 	if len(errs) > 0 {
 		return config{}, nil, fmt.Errorf("bad settings:\n  %s", strings.Join(errs, "\n  "))
 	}

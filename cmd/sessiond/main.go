@@ -23,6 +23,7 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/api"
 	"github.com/sessiond/sessiond/internal/db"
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -108,6 +109,29 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 	})
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hub := events.NewHub(events.HubConfig{
+		Log:        store,
+		Listen:     func(ctx context.Context) (events.Listener, error) { return listenEvents(ctx, store) },
+		Sessions:   svc,
+		MaxStreams: cfg.MaxStreams,
+		Logger:     logger,
+		Registry:   registry,
+	})
+	var webhooks *events.Webhooks
+	if len(cfg.WebhookURLs) > 0 {
+		webhooks, err = events.NewWebhooks(events.WebhookConfig{
+			URLs: cfg.WebhookURLs, Secret: cfg.WebhookSecret, RetryFor: cfg.WebhookRetryFor, Timeout: cfg.WebhookTimeout,
+			BackoffMin: cfg.WebhookBackoffMin, BackoffMax: cfg.WebhookBackoffMax, LeaseRetry: cfg.WebhookLeaseRetry,
+			Log:      store,
+			TryLease: func(ctx context.Context, url string) (events.Lease, error) { return tryWebhookLease(ctx, store, url) },
+			Wake:     hub.Watch,
+			Logger:   logger,
+			Registry: registry,
+		})
+		if err != nil {
+			return err
+		}
+	}
 	handler, err := api.New(svc, api.Config{
 		APIKeys:        cfg.APIKeys,
 		CookieName:     cfg.CookieName,
@@ -124,6 +148,7 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 		AccessLogger:   accessLogger,
 		AccessLog:      cfg.AccessLog,
 		SlowRequest:    cfg.SlowRequest,
+		Events:         hub,
 	})
 	if err != nil {
 		return err
@@ -137,6 +162,12 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 		}
 	}
 
+	if len(cfg.WebhookURLs) > 0 {
+		// Before serving: every event this process commits goes to every URL.
+		if err := store.EnsureWebhookPositions(ctx, cfg.WebhookURLs); err != nil {
+			logger.Warn("webhook positions not recorded yet; each URL starts when its delivery does", "error", err.Error())
+		}
+	}
 	srv := api.NewHTTPServer(cfg.Addr, handler, api.DefaultServerLimits, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -145,6 +176,13 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 	sweepCtx, stopSweeper := context.WithCancel(ctx)
 	defer stopSweeper()
 	go sweep(sweepCtx, svc, cfg.SweepInterval, logger)
+	go hub.Run(sweepCtx)
+	// Shutdown ends every event stream at once, so none holds the grace
+	// period; EventSource clients reconnect to another replica.
+	srv.RegisterOnShutdown(hub.Close)
+	if webhooks != nil {
+		go webhooks.Run(sweepCtx)
+	}
 	if cfg.PprofAddr != "" {
 		go servePprof(sweepCtx, cfg.PprofAddr, logger)
 	}
@@ -283,4 +321,22 @@ func sweep(ctx context.Context, svc *sessions.Service, every time.Duration, logg
 			logger.Info("swept", "expired", r.Expired, "deleted", r.Deleted)
 		}
 	}
+}
+
+// listenEvents and tryWebhookLease adapt the store's concrete types to
+// the events package's interfaces (a nil pointer must be a nil interface).
+func listenEvents(ctx context.Context, store *db.Store) (events.Listener, error) {
+	l, err := store.ListenEvents(ctx)
+	if l == nil {
+		return nil, err
+	}
+	return l, err
+}
+
+func tryWebhookLease(ctx context.Context, store *db.Store, url string) (events.Lease, error) {
+	l, err := store.TryWebhookLease(ctx, url)
+	if l == nil {
+		return nil, err
+	}
+	return l, err
 }

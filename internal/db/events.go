@@ -1,0 +1,214 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// EventsChannel is the channel every commit that writes session_events
+// notifies (migrations/000002_events.up.sql).
+const EventsChannel = "sessiond_session_events"
+
+const eventColumns = `commit_seq, session_id, old_status, at, actor, session`
+
+// sessionSnapshot is the session object the commit trigger stores with
+// each event.
+type sessionSnapshot struct {
+	ID           string          `json:"id"`
+	UserID       string          `json:"user_id"`
+	ClientID     string          `json:"client_id"`
+	Status       string          `json:"status"`
+	CreatedAt    time.Time       `json:"created_at"`
+	LastActiveAt time.Time       `json:"last_active_at"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+	EndedAt      *time.Time      `json:"ended_at"`
+	UserAgent    string          `json:"user_agent"`
+	IPAddress    string          `json:"ip_address"`
+	Metadata     json.RawMessage `json:"metadata"`
+}
+
+func collectEvents(rows pgx.Rows, err error) ([]sessions.Event, error) {
+	if err != nil {
+		return nil, mapError(err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sessions.Event, error) {
+		var e sessions.Event
+		var sessionID string
+		var old *string
+		var snap []byte
+		if err := row.Scan(&e.Seq, &sessionID, &old, &e.At, &e.Actor, &snap); err != nil {
+			return e, err
+		}
+		e.At = e.At.UTC()
+		if old != nil {
+			e.OldStatus = sessions.Status(*old)
+		}
+		var s sessionSnapshot
+		if err := json.Unmarshal(snap, &s); err != nil {
+			return e, fmt.Errorf("event %d of %s: session snapshot: %w", e.Seq, sessionID, err)
+		}
+		e.Session = sessions.Session{ID: s.ID, UserID: s.UserID, ClientID: s.ClientID, Status: sessions.Status(s.Status),
+			CreatedAt: s.CreatedAt.UTC(), LastActiveAt: s.LastActiveAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
+			UserAgent: s.UserAgent, IPAddress: s.IPAddress, Metadata: s.Metadata}
+		if s.EndedAt != nil {
+			t := s.EndedAt.UTC()
+			e.Session.EndedAt = &t
+		}
+		return e, nil
+	})
+	return events, mapError(err)
+}
+
+// LatestEventSeq returns the commit_seq of the newest committed event, 0
+// when there is none.
+func (s *Store) LatestEventSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(max(commit_seq), 0) FROM session_events`).Scan(&seq)
+	return seq, mapError(err)
+}
+
+// EventsAfter returns at most limit committed events with a commit_seq
+// above after, in commit order. Rows of events whose snapshot is missing
+// (written before the events migration, of sessions since deleted) are
+// skipped.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error) {
+	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+` FROM session_events
+		WHERE commit_seq > $1 AND session IS NOT NULL ORDER BY commit_seq LIMIT $2`, after, limit))
+}
+
+// ClientEventsAfter is EventsAfter for the sessions of one client.
+func (s *Store) ClientEventsAfter(ctx context.Context, clientID string, after int64, limit int) ([]sessions.Event, error) {
+	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+` FROM session_events
+		WHERE client_id = $1 AND commit_seq > $2 AND session IS NOT NULL ORDER BY commit_seq LIMIT $3`, clientID, after, limit))
+}
+
+// OldestEventAfter returns the commit time of the first event above after,
+// and false when there is none; for the webhook lag.
+func (s *Store) OldestEventAfter(ctx context.Context, after int64) (time.Time, bool, error) {
+	var at time.Time
+	err := s.pool.QueryRow(ctx, `SELECT at FROM session_events WHERE commit_seq > $1 ORDER BY commit_seq LIMIT 1`, after).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	return at, err == nil, mapError(err)
+}
+
+// dedicatedConn opens a connection outside the pool, with the pool's
+// settings and the given application_name, so operators (and tests) can
+// tell it apart in pg_stat_activity.
+func (s *Store) dedicatedConn(ctx context.Context, appName string) (*pgx.Conn, error) {
+	cfg := s.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = appName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	return conn, mapError(err)
+}
+
+// EventListener is one connection that LISTENs on EventsChannel.
+type EventListener struct{ conn *pgx.Conn }
+
+// ListenerAppName is the application_name of the listening connection.
+const ListenerAppName = "sessiond-events-listener"
+
+// ListenEvents opens a connection of its own and listens on EventsChannel.
+// Close it when done.
+func (s *Store) ListenEvents(ctx context.Context) (*EventListener, error) {
+	conn, err := s.dedicatedConn(ctx, ListenerAppName)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+EventsChannel); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, mapError(err)
+	}
+	return &EventListener{conn: conn}, nil
+}
+
+// Wait returns when a notification arrives (nil), ctx ends (its error), or
+// the connection fails (an error wrapping sessions.ErrUnavailable).
+func (l *EventListener) Wait(ctx context.Context) error {
+	_, err := l.conn.WaitForNotification(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return mapError(err)
+}
+
+// Close closes the listening connection.
+func (l *EventListener) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = l.conn.Close(ctx)
+}
+
+// WebhookAppName is the application_name of a webhook lease's connection.
+const WebhookAppName = "sessiond-webhook"
+
+// WebhookLease is the right to deliver to one webhook URL: a session-level
+// advisory lock on a connection of its own. If the process dies, Postgres
+// ends the connection and the lock goes with it, so another replica takes
+// over at once.
+type WebhookLease struct {
+	conn *pgx.Conn
+	url  string
+}
+
+// TryWebhookLease takes the lease of url if no one holds it; nil without
+// error when another does. A URL seen for the first time starts at the
+// newest event: webhooks deliver what happens after they are configured.
+func (s *Store) TryWebhookLease(ctx context.Context, url string) (*WebhookLease, error) {
+	conn, err := s.dedicatedConn(ctx, WebhookAppName)
+	if err != nil {
+		return nil, err
+	}
+	var ok bool
+	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('sessiond.webhook:' || $1, 0))`, url).Scan(&ok)
+	if err == nil && ok {
+		_, err = conn.Exec(ctx, `INSERT INTO webhook_positions (url, position)
+			VALUES ($1, (SELECT COALESCE(max(commit_seq), 0) FROM session_events)) ON CONFLICT (url) DO NOTHING`, url)
+	}
+	if err != nil || !ok {
+		_ = conn.Close(context.Background())
+		return nil, mapError(err)
+	}
+	return &WebhookLease{conn: conn, url: url}, nil
+}
+
+// EnsureWebhookPositions records a position for every URL that has none,
+// at the newest event: a URL receives what commits after it is first
+// configured. sessiond calls it before it serves, so every event its
+// requests commit reaches every URL it is configured with.
+func (s *Store) EnsureWebhookPositions(ctx context.Context, urls []string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO webhook_positions (url, position)
+		SELECT u, (SELECT COALESCE(max(commit_seq), 0) FROM session_events) FROM unnest($1::text[]) u
+		ON CONFLICT (url) DO NOTHING`, urls)
+	return mapError(err)
+}
+
+// Position returns the stored position of the lease's URL.
+func (l *WebhookLease) Position(ctx context.Context) (int64, error) {
+	var pos int64
+	err := l.conn.QueryRow(ctx, `SELECT position FROM webhook_positions WHERE url = $1`, l.url).Scan(&pos)
+	return pos, mapError(err)
+}
+
+// Advance moves the URL's position forward to pos (never back). It runs
+// on the lease's own connection, so it fails once the lease is lost.
+func (l *WebhookLease) Advance(ctx context.Context, pos int64) error {
+	_, err := l.conn.Exec(ctx, `UPDATE webhook_positions SET position = $2, updated_at = now()
+		WHERE url = $1 AND position < $2`, l.url, pos)
+	return mapError(err)
+}
+
+// Close releases the lease by closing its connection.
+func (l *WebhookLease) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = l.conn.Close(ctx)
+}

@@ -1,0 +1,523 @@
+// Package events delivers session events from the audit table (the
+// outbox, see migrations/000002_events.up.sql) to the open pages of
+// GET /session/events, through a Hub, and to backends, through webhooks.
+//
+// Every replica runs one Hub: one connection LISTENs for the
+// notification every commit of an event sends, and on each the Hub reads
+// the new rows, in commit order, and fans them out in process to the
+// streams of the clients they concern. The rows are the truth, the
+// notifications only wake-ups: a lost notification (the listening
+// connection dropped) costs latency, never an event, because the Hub then
+// polls and reads from where it was.
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// Log is the event table as the Hub and the webhooks read it;
+// internal/db's Store implements it.
+type Log interface {
+	// LatestEventSeq returns the Seq of the newest committed event.
+	LatestEventSeq(ctx context.Context) (int64, error)
+	// EventsAfter returns at most limit events above after, in Seq order.
+	EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error)
+	// ClientEventsAfter is EventsAfter for the sessions of one client.
+	ClientEventsAfter(ctx context.Context, clientID string, after int64, limit int) ([]sessions.Event, error)
+}
+
+// Listener waits for the notification of a commit.
+type Listener interface {
+	// Wait returns nil on a notification, an error when ctx ends or the
+	// connection fails.
+	Wait(ctx context.Context) error
+	Close()
+}
+
+// Expirer records a session's expiry the moment it is due, so a stream
+// learns of it without waiting for the sweeper; *sessions.Service
+// implements it.
+type Expirer interface {
+	Now() time.Time
+	ExpiryOf(s sessions.Session) time.Time
+	RecordExpiry(ctx context.Context, id string) (sessions.Session, error)
+}
+
+// HubConfig is what a Hub needs. Zero durations take the defaults.
+type HubConfig struct {
+	Log Log
+	// Listen opens the listening connection.
+	Listen func(ctx context.Context) (Listener, error)
+	// Sessions records due expiries.
+	Sessions Expirer
+	// MaxStreams bounds the open streams; 0 means DefaultMaxStreams.
+	MaxStreams int
+	// PollInterval is how often the Hub reads the table while it listens,
+	// as a safety net (default 5 s); FallbackPollInterval how often while
+	// it cannot listen (default 250 ms), so events still arrive within a
+	// second.
+	PollInterval, FallbackPollInterval time.Duration
+	// Buffer is each stream's queue of events not yet written (default
+	// 256); a stream that falls further behind catches up from the table.
+	Buffer   int
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+}
+
+// DefaultMaxStreams is the default bound on open streams per replica.
+const DefaultMaxStreams = 10000
+
+// readBatch bounds one read of the event table.
+const readBatch = 1000
+
+// Errors of Open and Next. Both are *sessions.Error values, so the api
+// maps them like any other.
+var (
+	// ErrTooManyStreams: the replica holds MaxStreams streams already (503).
+	ErrTooManyStreams = &sessions.Error{Code: sessions.CodeUnavailable, Message: "Too many event streams are open on this server; try again shortly."}
+	// ErrClosed: the Hub is not running (starting, or shutting down).
+	ErrClosed = &sessions.Error{Code: sessions.CodeUnavailable, Message: "Event streams are not available on this server right now; try again shortly."}
+)
+
+// Hub fans the events of every replica out to the streams open on this
+// one. Run it once; Open streams; Close it on shutdown.
+type Hub struct {
+	cfg     HubConfig
+	metrics hubMetrics
+
+	mu      sync.Mutex // guards everything below
+	ready   bool       // cursor has been read
+	closed  bool
+	cursor  int64 // Seq of the last event fanned out
+	open    int
+	clients map[string]map[*subscription]struct{}
+	watches map[chan struct{}]struct{}
+	stop    chan struct{} // closed by Close
+}
+
+type hubMetrics struct {
+	open      prometheus.Gauge
+	pushed    prometheus.Counter
+	listening prometheus.Gauge
+}
+
+// NewHub returns a Hub that is not running yet.
+func NewHub(cfg HubConfig) *Hub {
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.FallbackPollInterval <= 0 {
+		cfg.FallbackPollInterval = 250 * time.Millisecond
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Hub{
+		cfg:     cfg,
+		clients: map[string]map[*subscription]struct{}{},
+		watches: map[chan struct{}]struct{}{},
+		stop:    make(chan struct{}),
+		metrics: hubMetrics{
+			open: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "sessiond_event_streams_open", Help: "GET /session/events streams open on this replica."}),
+			pushed: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "sessiond_events_pushed_total", Help: "Events written to GET /session/events streams."}),
+			listening: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "sessiond_events_listening", Help: "1 while the replica's LISTEN connection is up, 0 while it polls."}),
+		},
+	}
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(h.metrics.open, h.metrics.pushed, h.metrics.listening)
+	}
+	return h
+}
+
+// Run reads and fans out events until ctx ends or Close is called.
+func (h *Hub) Run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-h.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for !h.isReady() {
+		seq, err := h.cfg.Log.LatestEventSeq(ctx)
+		if err == nil {
+			h.mu.Lock()
+			h.cursor, h.ready = seq, true
+			h.mu.Unlock()
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		h.cfg.Logger.Warn("events: cannot read the event table yet; retrying", "error", err.Error())
+		if !sleep(ctx, time.Second) {
+			return
+		}
+	}
+
+	wake := make(chan struct{}, 1)
+	var listening sync.Mutex // guards connected
+	connected := false
+	failing := false // reading the table failed last time
+	go h.listen(ctx, wake, func(up bool) {
+		listening.Lock()
+		connected = up
+		listening.Unlock()
+		if up {
+			h.metrics.listening.Set(1)
+		} else {
+			h.metrics.listening.Set(0)
+		}
+	})
+	for {
+		listening.Lock()
+		interval := h.cfg.FallbackPollInterval
+		if connected {
+			interval = h.cfg.PollInterval
+		}
+		listening.Unlock()
+		timer := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+		err := h.readNew(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			// Once per outage, not at every poll.
+			h.cfg.Logger.Warn("events: reading new events failed; retrying", "error", err.Error())
+			failing = true
+		case err == nil && failing:
+			h.cfg.Logger.Info("events: reading new events again")
+			failing = false
+		}
+	}
+}
+
+func (h *Hub) isReady() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ready
+}
+
+// listen keeps one LISTEN connection up, reconnecting after it drops, and
+// wakes the reader on every notification and after every (re)connect, so
+// what committed while it was down is read at once.
+func (h *Hub) listen(ctx context.Context, wake chan struct{}, setUp func(bool)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		l, err := h.cfg.Listen(ctx)
+		if err != nil {
+			setUp(false)
+			if ctx.Err() == nil {
+				h.cfg.Logger.Warn("events: cannot LISTEN; polling until it can", "error", err.Error())
+			}
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		setUp(true)
+		signal(wake)
+		for {
+			if err := l.Wait(ctx); err != nil {
+				if ctx.Err() == nil {
+					h.cfg.Logger.Warn("events: LISTEN connection lost; reconnecting", "error", err.Error())
+				}
+				break
+			}
+			signal(wake)
+		}
+		setUp(false)
+		l.Close()
+		signal(wake)
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// readNew reads every event past the cursor and fans it out.
+func (h *Hub) readNew(ctx context.Context) error {
+	for {
+		h.mu.Lock()
+		cursor := h.cursor
+		h.mu.Unlock()
+		batch, err := h.cfg.Log.EventsAfter(ctx, cursor, readBatch)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		h.mu.Lock()
+		if h.cursor == cursor { // only Run moves the cursor; a check, not a race
+			for _, e := range batch {
+				for sub := range h.clients[e.Session.ClientID] {
+					sub.offer(e)
+				}
+			}
+			h.cursor = batch[len(batch)-1].Seq
+			for w := range h.watches {
+				signal(w)
+			}
+		}
+		h.mu.Unlock()
+		if len(batch) < readBatch {
+			return nil
+		}
+	}
+}
+
+// Watch returns a channel that receives a value whenever new events have
+// been read, and a function that stops the watch; for the webhooks.
+func (h *Hub) Watch() (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	h.mu.Lock()
+	h.watches[c] = struct{}{}
+	h.mu.Unlock()
+	return c, func() {
+		h.mu.Lock()
+		delete(h.watches, c)
+		h.mu.Unlock()
+	}
+}
+
+// Close ends every open stream at once (Next returns ErrClosed), refuses
+// new ones and stops Run. For shutdown: streams must not hold the
+// server's grace period.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	close(h.stop)
+}
+
+// subscription is one stream's place in the Hub.
+type subscription struct {
+	ch     chan sessions.Event
+	lagged bool // an event did not fit in ch; guarded by Hub.mu
+}
+
+// offer queues e without blocking; a full queue marks the subscription
+// lagged, and its stream catches up from the table. Called with Hub.mu.
+func (s *subscription) offer(e sessions.Event) {
+	select {
+	case s.ch <- e:
+	default:
+		s.lagged = true
+	}
+}
+
+// Stream is one open GET /session/events: the events of the sessions on
+// one client, in commit order, each once.
+type Stream struct {
+	hub  *Hub
+	sub  *subscription
+	own  sessions.Session
+	last int64 // Seq of the last event returned
+	// catchUp says events may be in the table that are not in sub.ch.
+	catchUp bool
+	pending []sessions.Event
+	expiry  time.Time
+	once    sync.Once
+}
+
+// Open opens a stream for the holder of own. With resume, it starts with
+// the client's events after lastEventID (the SSE Last-Event-ID); without,
+// with the events committed from now on. ErrTooManyStreams or ErrClosed
+// when it cannot open. Close the stream when done.
+func (h *Hub) Open(ctx context.Context, own sessions.Session, lastEventID int64, resume bool) (*Stream, error) {
+	s, err := h.subscribe(own)
+	if err != nil {
+		return nil, err
+	}
+	if resume {
+		s.last, s.catchUp = lastEventID, true
+		return s, nil
+	}
+	// "Now" is what has committed, which the Hub may not have read yet:
+	// what it reads from here on reaches the subscription, and what is
+	// not after now is skipped.
+	latest, err := h.cfg.Log.LatestEventSeq(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.last = max(s.last, latest)
+	return s, nil
+}
+
+func (h *Hub) subscribe(own sessions.Session) (*Stream, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closed || !h.ready:
+		return nil, ErrClosed
+	case h.open >= h.cfg.MaxStreams:
+		return nil, ErrTooManyStreams
+	}
+	sub := &subscription{ch: make(chan sessions.Event, h.cfg.Buffer)}
+	subs := h.clients[own.ClientID]
+	if subs == nil {
+		subs = map[*subscription]struct{}{}
+		h.clients[own.ClientID] = subs
+	}
+	subs[sub] = struct{}{}
+	h.open++
+	h.metrics.open.Inc()
+	s := &Stream{hub: h, sub: sub, own: own, last: h.cursor}
+	if h.cfg.Sessions != nil {
+		s.expiry = h.cfg.Sessions.ExpiryOf(own)
+	}
+	return s, nil
+}
+
+// Close leaves the Hub.
+func (s *Stream) Close() {
+	s.once.Do(func() {
+		h := s.hub
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		subs := h.clients[s.own.ClientID]
+		delete(subs, s.sub)
+		if len(subs) == 0 {
+			delete(h.clients, s.own.ClientID)
+		}
+		h.open--
+		h.metrics.open.Dec()
+	})
+}
+
+// ErrIdle is what Next returns when idle passed without an event: time
+// for a keep-alive.
+var ErrIdle = errors.New("events: no event within the idle time")
+
+// Next returns the stream's next event. It returns ErrIdle after idle
+// without one, ErrClosed when the Hub closes, and ctx's error when ctx
+// ends. When the holder's own session reaches its expiry, Next records
+// it, so the session.expired event follows within moments.
+func (s *Stream) Next(ctx context.Context, idle time.Duration) (sessions.Event, error) {
+	idleTimer := time.NewTimer(idle)
+	defer idleTimer.Stop()
+	for {
+		if len(s.pending) > 0 {
+			e := s.pending[0]
+			s.pending = s.pending[1:]
+			if e.Seq <= s.last {
+				continue
+			}
+			s.last = e.Seq
+			s.hub.metrics.pushed.Inc()
+			return e, nil
+		}
+		if s.catchUp {
+			batch, err := s.hub.cfg.Log.ClientEventsAfter(ctx, s.own.ClientID, s.last, readBatch)
+			if err != nil {
+				return sessions.Event{}, err
+			}
+			s.pending, s.catchUp = batch, len(batch) == readBatch
+			continue
+		}
+		var expire <-chan time.Time
+		var expiryTimer *time.Timer
+		if !s.expiry.IsZero() {
+			expiryTimer = time.NewTimer(max(s.expiry.Sub(s.hub.cfg.Sessions.Now()), 10*time.Millisecond))
+			expire = expiryTimer.C
+		}
+		err := s.wait(ctx, expire, idleTimer.C)
+		if expiryTimer != nil {
+			expiryTimer.Stop()
+		}
+		if err != nil {
+			return sessions.Event{}, err
+		}
+	}
+}
+
+// wait takes the next event from the Hub into pending, or records a due
+// expiry, or ends as Next says.
+func (s *Stream) wait(ctx context.Context, expire, idle <-chan time.Time) error {
+	select {
+	case e := <-s.sub.ch:
+		s.hub.mu.Lock()
+		if s.sub.lagged {
+			s.sub.lagged, s.catchUp = false, true
+		}
+		s.hub.mu.Unlock()
+		s.pending = append(s.pending, e)
+	case <-expire:
+		return s.recordExpiry(ctx)
+	case <-idle:
+		return ErrIdle
+	case <-s.hub.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// recordExpiry asks for the own session's expiry to be recorded if it is
+// due, and re-arms for the session's bound as it now is (activity since
+// the stream opened moves an inactivity bound). Once recorded, its event
+// arrives through the Hub like any other.
+func (s *Stream) recordExpiry(ctx context.Context) error {
+	sess, err := s.hub.cfg.Sessions.RecordExpiry(ctx, s.own.ID)
+	switch {
+	case errors.Is(err, sessions.ErrSessionNotFound):
+		return ErrClosed
+	case err != nil:
+		// Try again in a moment; the sweeper is the backstop.
+		s.expiry = s.hub.cfg.Sessions.Now().Add(time.Second)
+		return nil
+	case sess.Status != sessions.StatusActive:
+		s.expiry = time.Time{} // its event is on its way
+		s.catchUp = true       // and may already be in the table
+		return nil
+	}
+	s.own = sess
+	s.expiry = s.hub.cfg.Sessions.ExpiryOf(sess)
+	return nil
+}

@@ -1,0 +1,106 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// memLog is an event table in memory: a fake for the Hub's own logic
+// (the real table is tested in api and internal/faults).
+type memLog struct {
+	mu     sync.Mutex
+	events []sessions.Event
+}
+
+func (l *memLog) add(clientID string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for range n {
+		seq := int64(len(l.events) + 1)
+		l.events = append(l.events, sessions.Event{Seq: seq, Session: sessions.Session{ID: "s", ClientID: clientID, Status: sessions.StatusActive}})
+	}
+}
+
+func (l *memLog) LatestEventSeq(context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.events)), nil
+}
+
+func (l *memLog) EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error) {
+	return l.ClientEventsAfter(ctx, "", after, limit)
+}
+
+func (l *memLog) ClientEventsAfter(_ context.Context, clientID string, after int64, limit int) ([]sessions.Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []sessions.Event
+	for _, e := range l.events {
+		if e.Seq > after && (clientID == "" || e.Session.ClientID == clientID) && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// TestStreamThatFallsBehindCatchesUp: a stream whose queue (2 events)
+// overflows reads what it missed from the table: every event of its
+// client once, in order, none of another client's.
+func TestStreamThatFallsBehindCatchesUp(t *testing.T) {
+	log := &memLog{}
+	log.add("c", 3) // before the stream: not its
+	hub := NewHub(HubConfig{
+		Log:                  log,
+		Listen:               func(context.Context) (Listener, error) { return nil, errors.New("no LISTEN here") },
+		FallbackPollInterval: 5 * time.Millisecond,
+		Buffer:               2,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go hub.Run(ctx)
+	var s *Stream
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		var err error
+		if s, err = hub.Open(ctx, sessions.Session{ClientID: "c"}, 0, false); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	defer s.Close()
+	log.add("other", 5)
+	log.add("c", 50)
+	log.add("other", 5)
+	log.add("c", 10)
+	var got []int64
+	for len(got) < 60 {
+		e, err := s.Next(ctx, 5*time.Second)
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(got), err)
+		}
+		if e.Session.ClientID != "c" {
+			t.Fatalf("event %d of client %s", e.Seq, e.Session.ClientID)
+		}
+		got = append(got, e.Seq)
+	}
+	for i, seq := range got {
+		want := int64(3 + 5 + 1 + i)
+		if i >= 50 {
+			want += 5
+		}
+		if seq != want {
+			t.Fatalf("event %d: seq %d, want %d (all: %v)", i, seq, want, got)
+		}
+	}
+	// Closing the Hub ends the stream at once.
+	hub.Close()
+	if _, err := s.Next(ctx, 5*time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+}
