@@ -165,6 +165,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/session/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-Sent Events of the sessions on the caller's client (session holder)
+         * @description Streams every event of a session on the caller's client, from
+         *     whichever replica committed it, within a second of its commit, as
+         *     `event:` (the type: `session.created`, or `session.` and the new
+         *     status), `id:` (a number in commit order) and `data:` (the payload
+         *     `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
+         *     Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
+         *     without an event. With `Last-Event-ID` it first sends every event of
+         *     the client after that id, so a reconnecting EventSource misses
+         *     nothing. The stream ends after the event that ends the caller's own
+         *     session (including its expiry, recorded the moment it is due); it
+         *     never opens for a token that is no longer active (401). It also ends
+         *     when the server shuts down; the client reconnects. Works with CORS
+         *     credentials (`new EventSource(url, {withCredentials: true})`).
+         */
+        get: operations["streamSessionEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -787,6 +819,45 @@ export interface operations {
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    streamSessionEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `id:` of the last event received; a whole number. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            /** @description `unavailable`: the database does not answer, or this replica holds `SESSIOND_MAX_STREAMS` streams already. Retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getHealthz: {
