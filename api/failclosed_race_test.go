@@ -267,3 +267,113 @@ func TestRefusalTimingsAreReported(t *testing.T) {
 		t.Logf("%-22s median %s over %d requests", k.name, took[i][rounds/2], rounds)
 	}
 }
+
+// The second review, on the fixes above: sign-outs of one session from
+// several tabs at once must neither deadlock nor time out, and each answer
+// must be one a serial order gives.
+func TestConcurrentSignOutsOfOneSession(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/session", "/sessions/$self"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			s := e.mustSignIn(t, "alice", "")
+			target := strings.Replace(path, "$self", s.ID, 1)
+			answers := make([]response, 5)
+			errs := make([]error, 5)
+			concurrently(5, func(i int) { answers[i], errs[i] = e.send(http.MethodDelete, target, bearer(s.Token), nil) })
+			ended := 0
+			for i, r := range answers {
+				switch {
+				case errs[i] != nil:
+					t.Fatalf("tab %d: %v", i, errs[i])
+				case r.Status == http.StatusOK:
+					var a endAnswer
+					if err := json.Unmarshal(r.Body, &a); err != nil {
+						t.Fatal(err)
+					}
+					ended += len(a.Ended)
+				case r.Status != http.StatusUnauthorized:
+					t.Errorf("tab %d: DELETE %s = %d %s, want 200 or 401", i, target, r.Status, r.Body)
+				}
+			}
+			if ended != 1 {
+				t.Errorf("the five tabs ended %d sessions between them, want 1", ended)
+			}
+			e.wantSignedOut(t, "ended", s)
+		})
+	}
+}
+
+// A revocation that waits for the revoked session's own action records a
+// time after that action: nothing the session did is stamped later than
+// its end.
+func TestRevocationIsStampedAfterTheActionsItWaitedFor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, realClock, withoutRequestTimeout)
+	h := e.mustSignIn(t, "alice", "")
+	x := e.mustSignIn(t, "alice", "")
+	// Another transaction holds h's row the way one of h's own actions does.
+	blocker, err := e.Store.Pool().Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(context.Background())
+	if _, err := blocker.Exec(context.Background(), `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() { _, err := e.send(http.MethodDelete, "/sessions/"+h.ID, backend, nil); done <- err }()
+	waitForLockWaiters(t, e, 1)
+	go func() { _, err := e.send(http.MethodDelete, "/sessions/"+x.ID, bearer(h.Token), nil); done <- err }()
+	waitForLockWaiters(t, e, 2)
+	if err := blocker.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var hEnded time.Time
+	var late int
+	err = e.Store.Pool().QueryRow(context.Background(), `SELECT
+		(SELECT at FROM session_events WHERE session_id = $1 AND new_status <> 'active'),
+		(SELECT count(*) FROM session_events WHERE actor = 'session:' || $1 AND at >
+			(SELECT at FROM session_events WHERE session_id = $1 AND new_status <> 'active'))`, h.ID).Scan(&hEnded, &late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late > 0 {
+		t.Errorf("%d changes by session %s are stamped after its revocation at %s", late, h.ID, hEnded)
+	}
+}
+
+// The second review: a body on an endpoint that takes none, an unknown
+// ?except=, and JSON field names in another case or twice are refused and
+// end nothing.
+func TestSecondReviewInputsAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, multiMode)
+	alice := e.mustSignIn(t, "alice", "")
+	bob := e.mustSignIn(t, "bob", alice.ClientID)
+	elsewhere := e.mustSignIn(t, "alice", "")
+
+	r := e.do(t, http.MethodDelete, "/session", bearer(alice.Token), map[string]any{"session_id": bob.ID})
+	r.wantProblem(t, http.StatusBadRequest, "invalid_request")
+	e.do(t, http.MethodDelete, "/users/alice/sessions?except=sess_01J00000000000000000000000", bearer(alice.Token), nil).
+		wantProblem(t, http.StatusNotFound, "session_not_found")
+	e.do(t, http.MethodDelete, "/users/alice/sessions?except="+bob.ID, backend, nil).
+		wantProblem(t, http.StatusNotFound, "session_not_found")
+	e.wantActive(t, alice, bob, elsewhere)
+
+	before := e.dbState(t)
+	for _, body := range []string{
+		`{"user_id":"alice","USER_ID":"mallory"}`,
+		`{"user_id":"alice","user_id":"mallory"}`,
+		`{"User_Id":"mallory"}`,
+	} {
+		e.do(t, http.MethodPost, "/sessions", backend, body).wantProblem(t, http.StatusBadRequest, "invalid_request")
+	}
+	e.wantUnchanged(t, "sign-ins with ambiguous fields", before)
+}

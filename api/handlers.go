@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -287,6 +289,9 @@ func decodeJSON(c *gin.Context, v any) error {
 	if err != nil {
 		return sessions.Errorf(sessions.CodeInvalidRequest, "The body could not be read.")
 	}
+	if err := exactFields(body, v); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -334,4 +339,45 @@ func unknownField(err error) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// exactFields refuses a body whose object names a field of v in another
+// case ("USER_ID") or names one twice: encoding/json would take either,
+// the last one winning, so a gateway that read the first user_id and
+// sessiond would disagree about whom the request is for. Anything that is
+// not an object is left to the decoder's own errors.
+func exactFields(body []byte, v any) error {
+	names := map[string]bool{}
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			names[name] = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case !names[key]:
+			return &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "The request has invalid fields.",
+				Fields: map[string]string{fieldName(key): "is not a field of this request (names are case-sensitive)"}}
+		case seen[key]:
+			return &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "The request has invalid fields.",
+				Fields: map[string]string{key: "must be given at most once"}}
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }

@@ -98,3 +98,16 @@ func routeEscapedPath(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// noBody is middleware for the routes that take no body: a request that
+// sends one is 400 invalid_request. A DELETE /session with
+// {"session_id": …} in its body must not be read as a plain signOut() that
+// ends every account on the browser.
+func noBody(c *gin.Context) {
+	if c.Request.ContentLength != 0 || len(c.Request.TransferEncoding) > 0 {
+		writeError(c, &sessions.Error{Code: sessions.CodeInvalidRequest, Message: "This endpoint takes no body; its parameters go in the query string.",
+			Fields: map[string]string{"body": "must be empty"}})
+		return
+	}
+	c.Next()
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,11 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	// Each API route names the query parameters it takes (queryParams),
 	// then decodes its path (decodePathParams) and authenticates.
 	route := func(methods []string, path string, params []string, handler gin.HandlerFunc) {
-		r.Match(methods, path, queryParams(params...), decodePathParams, h.authenticate, handler)
+		chain := []gin.HandlerFunc{queryParams(params...), decodePathParams}
+		if !slices.Contains(methods, http.MethodPost) {
+			chain = append(chain, noBody)
+		}
+		r.Match(methods, path, append(chain, h.authenticate, handler)...)
 	}
 	post, del := []string{http.MethodPost}, []string{http.MethodDelete}
 	ending := []string{"redirect_url"}

@@ -398,7 +398,7 @@ type EndSessionParams struct {
 
 // EndUserSessionsParams defines parameters for EndUserSessions.
 type EndUserSessionsParams struct {
-	// Except Keep this session (an empty value is 400 `invalid_id`).
+	// Except Keep this session, which must be one of the user's (else 404 `session_not_found` and nothing ends; an empty value is 400 `invalid_id`).
 	Except *SessionID `form:"except,omitempty" json:"except,omitempty"`
 
 	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
@@ -3430,6 +3430,11 @@ type EndUserSessionsResponse403Headers struct {
 	XRequestID string
 }
 
+// EndUserSessionsResponse404Headers the declared response headers of an HTTP 404 response for EndUserSessions
+type EndUserSessionsResponse404Headers struct {
+	XRequestID string
+}
+
 // EndUserSessionsResponse500Headers the declared response headers of an HTTP 500 response for EndUserSessions
 type EndUserSessionsResponse500Headers struct {
 	XRequestID string
@@ -3452,6 +3457,8 @@ type EndUserSessionsResponse struct {
 	ApplicationProblemJSON401 *Unauthenticated
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationProblemJSON403 *Forbidden
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NotFound
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *Internal
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -3464,6 +3471,8 @@ type EndUserSessionsResponse struct {
 	Headers401 *EndUserSessionsResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *EndUserSessionsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EndUserSessionsResponse404Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *EndUserSessionsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -3488,6 +3497,11 @@ func (r EndUserSessionsResponse) GetApplicationProblemJSON401() *Unauthenticated
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r EndUserSessionsResponse) GetApplicationProblemJSON403() *Forbidden {
 	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EndUserSessionsResponse) GetApplicationProblemJSON404() *NotFound {
+	return r.ApplicationProblemJSON404
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -5694,6 +5708,13 @@ func ParseEndUserSessionsResponse(rsp *http.Response) (*EndUserSessionsResponse,
 		}
 		response.ApplicationProblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5772,6 +5793,16 @@ func ParseEndUserSessionsResponse(rsp *http.Response) (*EndUserSessionsResponse,
 			headers.XRequestID = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers EndUserSessionsResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers EndUserSessionsResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,15 +57,22 @@ const rollbackTimeout = 2 * time.Second
 
 // maxTxAttempts bounds how often InTx runs a transaction that Postgres
 // aborted to break a deadlock or a serialization conflict.
-const maxTxAttempts = 3
+const maxTxAttempts = 5
 
 // InTx implements sessions.Store.
 func (s *Store) InTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = s.runTx(ctx, fn)
-		if !retryable(err) {
+		if !retryable(err) || attempt == maxTxAttempts {
 			break
+		}
+		// A random pause, growing with each attempt, so the transactions
+		// that deadlocked do not meet again in the same order.
+		select {
+		case <-ctx.Done():
+			return mapError(ctx.Err())
+		case <-time.After(time.Duration(1+rand.IntN(5*attempt)) * time.Millisecond):
 		}
 	}
 	return mapError(err)
@@ -86,7 +94,12 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	if err := fn(txStore{tx}); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	// The commit is not cut off by the request's deadline: a COMMIT
+	// cancelled in flight may or may not have happened, and a request that
+	// fails must have changed nothing. It is bounded like the rollback.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	return tx.Commit(cctx)
 }
 
 func retryable(err error) bool {

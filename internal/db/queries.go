@@ -23,8 +23,10 @@ const (
 	// A holder's view: a session outside its scope is "no row", exactly
 	// like an unknown ID.
 	selectSessionInScope = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1 AND (user_id = $2 OR client_id = $3)`
-	lockSessionByID      = selectSessionByID + ` FOR SHARE`
-	touchSession         = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
+	// FOR NO KEY UPDATE, the lock an UPDATE of the row takes: lockers queue
+	// instead of deadlocking when they go on to update it.
+	lockSessionByID = selectSessionByID + ` FOR NO KEY UPDATE`
+	touchSession    = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
 )
 
 func scanSession(row pgx.Row) (sessions.Session, error) {
@@ -91,6 +93,16 @@ func (t txStore) LockKnownUser(ctx context.Context, userID string) error {
 
 func (t txStore) LockSession(ctx context.Context, id string) (sessions.Session, error) {
 	return sessionRow(t.tx.QueryRow(ctx, lockSessionByID, id))
+}
+
+func (t txStore) LockSessions(ctx context.Context, sel sessions.Selector) error {
+	if sel == (sessions.Selector{}) {
+		return errors.New("db: LockSessions without a selector would lock every session")
+	}
+	var w where
+	w.addSelector(sel)
+	_, err := t.tx.Exec(ctx, fmt.Sprintf(`SELECT 1 FROM sessions WHERE %s ORDER BY id FOR NO KEY UPDATE`, w), w.args...)
+	return err
 }
 
 func (t txStore) Session(ctx context.Context, id string, scope sessions.Scope) (sessions.Session, error) {

@@ -106,6 +106,14 @@ func (s *Service) SwitchActive(ctx context.Context, b Browser, sessionID string)
 	if err != nil {
 		return Session{}, CookieChanges{}, err
 	}
+	// Only to an account of this browser's client: an account cookie that
+	// a sibling host planted for the parent domain must not switch the
+	// browser into someone else's account.
+	if b.Active != "" {
+		if active, err := s.liveSession(ctx, b.Active); err == nil && active.ClientID != sess.ClientID {
+			return Session{}, CookieChanges{}, ErrSessionNotFound
+		}
+	}
 	issued := s.issued(sess, token)
 	return sess, CookieChanges{SetActive: &issued}, nil
 }
@@ -127,7 +135,7 @@ func (s *Service) CookiesAfterAuthFailure(ctx context.Context, b Browser) Cookie
 		ch.ClearActive = true
 	}
 	if s.cfg.Mode == ModeMulti {
-		s.promote(ctx, b, exclude, &ch)
+		s.promote(ctx, b, exclude, "", &ch)
 	}
 	return ch
 }
@@ -175,16 +183,20 @@ func (s *Service) CookiesAfterEnd(ctx context.Context, c Caller, b *Browser, res
 	}
 	ch.ClearActive = true
 	if s.cfg.Mode == ModeMulti {
-		s.promote(ctx, *b, exclude, &ch)
+		s.promote(ctx, *b, exclude, c.Session.ClientID, &ch)
 	}
 	return ch
 }
 
 // promote makes the most recently active live account of the browser,
 // other than those in exclude, the active one, and clears the cookies of
-// the dead accounts it finds. When the store fails it leaves the active
-// cookie as ch says (cleared): the browser can still switch later.
-func (s *Service) promote(ctx context.Context, b Browser, exclude map[string]bool, ch *CookieChanges) {
+// the dead accounts it finds. Only an account on clientID (the browser's
+// client) is promoted; with clientID empty (not known: the active cookie
+// died), only when every live account is on one client, since accounts a
+// browser signed in share its client and one elsewhere was planted. When
+// the store fails it leaves the active cookie as ch says (cleared): the
+// browser can still switch later.
+func (s *Service) promote(ctx context.Context, b Browser, exclude map[string]bool, clientID string, ch *CookieChanges) {
 	ids := make([]string, 0, len(b.Accounts))
 	for id := range b.Accounts {
 		if !exclude[id] {
@@ -207,6 +219,12 @@ func (s *Service) promote(ctx context.Context, b Browser, exclude map[string]boo
 		}
 		if err != nil {
 			return
+		}
+		if clientID == "" && best != nil && sess.ClientID != best.ClientID {
+			return // accounts on two clients: one was planted
+		}
+		if clientID != "" && sess.ClientID != clientID {
+			continue
 		}
 		if best == nil || cmp.Compare(sess.LastActiveAt.UnixMicro(), best.LastActiveAt.UnixMicro()) > 0 {
 			best, bestToken = &sess, token

@@ -185,3 +185,38 @@ func TestSwitchActive(t *testing.T) {
 		}
 	}
 }
+
+// An account cookie that a sibling host planted for the parent domain holds
+// a session on another client: it never becomes the browser's active
+// account, on sign-out, after a 401, or by a switch.
+func TestPlantedAccountCookiesAreNeverPromoted(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _, add := newBrowserWorld(t, ModeMulti)
+	alice := add("alice", StatusActive, -2*time.Minute)
+	dead := add("alice", StatusRevoked, 0)
+	planted := add("mallory", StatusActive, 0) // the most recently active
+	planted.sess.ClientID = "client_01J0000000000000000000000M"
+	store.byHash[HashToken(planted.token)] = planted.sess
+
+	ch := svc.CookiesAfterEnd(ctx, Holder(alice.sess), ptr(holding(alice.token, alice, planted)),
+		EndResult{Ended: []Session{alice.sess}, CallerEnded: true})
+	if ch.SetActive != nil || !ch.ClearActive {
+		t.Errorf("sign-out promoted %+v, want the active cookie cleared", ch.SetActive)
+	}
+	bob := add("bob", StatusActive, -time.Minute)
+	ch = svc.CookiesAfterAuthFailure(ctx, holding(dead.token, bob, planted))
+	if ch.SetActive != nil || !ch.ClearActive {
+		t.Errorf("a 401 with accounts on two clients promoted %+v, want nobody", ch.SetActive)
+	}
+	if _, _, err := svc.SwitchActive(ctx, holding(alice.token, alice, planted), planted.sess.ID); !errors.Is(err, ErrSessionNotFound) {
+		t.Errorf("switch to a planted account: %v, want ErrSessionNotFound", err)
+	}
+	// Without the planted one, the browser's own account takes over.
+	ch = svc.CookiesAfterEnd(ctx, Holder(alice.sess), ptr(holding(alice.token, alice, bob, planted)),
+		EndResult{Ended: []Session{alice.sess}, CallerEnded: true})
+	if ch.SetActive == nil || ch.SetActive.SessionID != bob.sess.ID {
+		t.Errorf("sign-out promoted %+v, want bob (the browser's own client)", ch.SetActive)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -49,6 +49,7 @@ func (countingTx) LockClient(context.Context, string) error              { retur
 func (countingTx) ClientExists(context.Context, string) (bool, error)    { return true, nil }
 func (countingTx) LockUser(context.Context, string) error                { return nil }
 func (countingTx) LockKnownUser(context.Context, string) error           { return nil }
+func (countingTx) LockSessions(context.Context, Selector) error          { return nil }
 func (countingTx) LockSession(context.Context, string) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }

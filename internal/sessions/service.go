@@ -126,7 +126,20 @@ func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInR
 				return err
 			}
 		}
-		return tx.LockUser(ctx, in.UserID)
+		if err := tx.LockUser(ctx, in.UserID); err != nil {
+			return err
+		}
+		// The sessions this sign-in may replace or evict, so that an
+		// action one of them is taking commits before the clock is read.
+		if in.ClientID != "" {
+			if err := tx.LockSessions(ctx, Selector{ClientID: in.ClientID}); err != nil {
+				return err
+			}
+		}
+		if s.cfg.MaxSessionsPerUser > 0 {
+			return tx.LockSessions(ctx, Selector{UserID: in.UserID})
+		}
+		return nil
 	}
 	err = s.act(ctx, c, lock, func(tx Tx, now time.Time) error {
 		sess = Session{
@@ -320,7 +333,8 @@ func (s *Service) EndSession(ctx context.Context, c Caller, id, redirectURL stri
 
 // EndUserSessions ends every active session of the user on every client,
 // except exceptID when it is set ("sign out other devices"). Backends may
-// call it for any user, a holder for its own.
+// call it for any user, a holder for its own. An exceptID that is not one
+// of the user's sessions is ErrSessionNotFound and nothing ends.
 func (s *Service) EndUserSessions(ctx context.Context, c Caller, userID, exceptID, redirectURL string) (EndResult, error) {
 	if err := s.checkUserAccess(c, userID); err != nil {
 		return EndResult{}, err
@@ -329,7 +343,17 @@ func (s *Service) EndUserSessions(ctx context.Context, c Caller, userID, exceptI
 		return EndResult{}, errInvalidSessionID
 	}
 	return s.end(ctx, c, Selector{UserID: userID, ExceptSessionID: exceptID}, redirectURL, func(tx Tx) error {
-		return tx.LockKnownUser(ctx, userID)
+		if err := tx.LockKnownUser(ctx, userID); err != nil {
+			return err
+		}
+		if exceptID == "" {
+			return nil
+		}
+		// The session to keep must be one of the user's: an ID that names
+		// none would keep nothing and widen "sign out other devices" into
+		// "sign out everywhere".
+		_, err := tx.Session(ctx, exceptID, Scope{UserID: userID})
+		return err
 	})
 }
 
@@ -359,7 +383,15 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 		return EndResult{}, err
 	}
 	var ended []Session
-	err = s.act(ctx, c, lock, func(tx Tx, now time.Time) error {
+	lockAll := func(tx Tx) error {
+		if lock != nil {
+			if err := lock(tx); err != nil {
+				return err
+			}
+		}
+		return tx.LockSessions(ctx, sel)
+	}
+	err = s.act(ctx, c, lockAll, func(tx Tx, now time.Time) error {
 		if _, err := tx.ExpireSessions(ctx, sel, s.expiry(now), 0); err != nil {
 			return err
 		}
@@ -373,14 +405,17 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 }
 
 // act runs fn in one transaction on behalf of c. First lock, if set,
-// checks access and takes the locks of the scope the action touches — the
+// checks access and takes the locks of what the action touches — the
 // client row, then the user row, in the order sign-in takes them, so an
-// action on a device or a user and a sign-in there are serialised. Then,
-// for a session holder, the caller's own session is read again and
-// share-locked: an action whose session was ended while the request
-// waited is ErrUnauthenticated, and its session cannot end until the
-// action commits. Only then is the clock read, so the timestamps of
-// actions that wait on one another follow their commit order.
+// action on a device or a user and a sign-in there are serialised; then
+// the rows of the sessions it will change. Then, for a session holder,
+// the caller's own session is read again and row-locked: an action whose
+// session was ended while the request waited is ErrUnauthenticated, and
+// its session cannot end until the action commits. (An exclusive row lock,
+// not a share lock: holders of share locks that then update the row
+// deadlock, and a stream of overlapping share locks would starve a
+// revocation.) Only then is the clock read, so the timestamps of actions
+// that wait on one another follow their commit order.
 func (s *Service) act(ctx context.Context, c Caller, lock func(Tx) error, fn func(tx Tx, now time.Time) error) error {
 	return s.store.InTx(ctx, func(tx Tx) error {
 		if lock != nil {

@@ -44,10 +44,13 @@ type Tx interface {
 	// without one has never signed in, and a first sign-in that makes it
 	// concurrently is simply ordered after this transaction.
 	LockKnownUser(ctx context.Context, userID string) error
-	// LockSession returns the session as stored and holds a share lock on
-	// it until the transaction ends, so no other transaction can end it in
-	// the meantime; ErrSessionNotFound if none.
+	// LockSession returns the session as stored and holds its row lock
+	// until the transaction ends, so no other transaction can end it in the
+	// meantime; ErrSessionNotFound if none.
 	LockSession(ctx context.Context, id string) (Session, error)
+	// LockSessions takes the row locks of the active sessions sel selects,
+	// in ID order, until the transaction ends.
+	LockSessions(ctx context.Context, sel Selector) error
 
 	// Session returns one session as stored if scope sees it, or
 	// ErrSessionNotFound: a session outside the scope is not found in the
