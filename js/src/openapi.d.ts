@@ -741,7 +741,7 @@ export interface operations {
     endUserSessions: {
         parameters: {
             query?: {
-                /** @description Keep this session (an empty value is 400 `invalid_id`). */
+                /** @description Keep this session, which must be one of the user's (else 404 `session_not_found` and nothing ends; an empty value is 400 `invalid_id`). */
                 except?: components["schemas"]["SessionID"];
                 /**
                  * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
@@ -763,6 +763,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
