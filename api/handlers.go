@@ -11,10 +11,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -27,36 +27,11 @@ type handlers struct {
 	cookies cookies
 }
 
-// sessionJSON is the session object of the API.
-type sessionJSON struct {
-	ID           string          `json:"id"`
-	UserID       string          `json:"user_id"`
-	ClientID     string          `json:"client_id"`
-	Status       string          `json:"status"`
-	CreatedAt    time.Time       `json:"created_at"`
-	LastActiveAt time.Time       `json:"last_active_at"`
-	ExpiresAt    time.Time       `json:"expires_at"`
-	EndedAt      *time.Time      `json:"ended_at"`
-	UserAgent    *string         `json:"user_agent"`
-	IPAddress    *string         `json:"ip_address"`
-	Metadata     json.RawMessage `json:"metadata"`
-}
+// sessionJSON is the session object of the API, the same one event
+// payloads carry.
+type sessionJSON = events.SessionJSON
 
-func toJSON(s sessions.Session) sessionJSON {
-	return sessionJSON{
-		ID:           s.ID,
-		UserID:       s.UserID,
-		ClientID:     s.ClientID,
-		Status:       string(s.Status),
-		CreatedAt:    s.CreatedAt,
-		LastActiveAt: s.LastActiveAt,
-		ExpiresAt:    s.ExpiresAt,
-		EndedAt:      s.EndedAt,
-		UserAgent:    nullIfEmpty(s.UserAgent),
-		IPAddress:    nullIfEmpty(s.IPAddress),
-		Metadata:     s.Metadata,
-	}
-}
+func toJSON(s sessions.Session) sessionJSON { return events.SessionObject(s) }
 
 func toJSONs(ss []sessions.Session) []sessionJSON {
 	out := make([]sessionJSON, 0, len(ss))

@@ -17,14 +17,14 @@ type payload struct {
 }
 
 type payloadData struct {
-	Session   sessionJSON `json:"session"`
+	Session   SessionJSON `json:"session"`
 	OldStatus *string     `json:"old_status"`
 	Actor     string      `json:"actor"`
 }
 
-// sessionJSON is the session object of openapi.yaml, written exactly as
-// the api package writes it (api/events_test.go compares the two).
-type sessionJSON struct {
+// SessionJSON is the session object of openapi.yaml: the api package
+// answers with it and event payloads carry it, so the two cannot differ.
+type SessionJSON struct {
 	ID           string          `json:"id"`
 	UserID       string          `json:"user_id"`
 	ClientID     string          `json:"client_id"`
@@ -45,22 +45,23 @@ func nullIfEmpty(s string) *string {
 	return &s
 }
 
-// Payload returns the JSON payload of e.
-func Payload(e sessions.Event) []byte {
-	s := e.Session
+// SessionObject is s as the session object of openapi.yaml.
+func SessionObject(s sessions.Session) SessionJSON {
 	meta := s.Metadata
 	if len(meta) == 0 {
 		meta = json.RawMessage(`{}`)
 	}
+	return SessionJSON{ID: s.ID, UserID: s.UserID, ClientID: s.ClientID, Status: string(s.Status),
+		CreatedAt: s.CreatedAt, LastActiveAt: s.LastActiveAt, ExpiresAt: s.ExpiresAt, EndedAt: s.EndedAt,
+		UserAgent: nullIfEmpty(s.UserAgent), IPAddress: nullIfEmpty(s.IPAddress), Metadata: meta}
+}
+
+// Payload returns the JSON payload of e.
+func Payload(e sessions.Event) []byte {
 	p := payload{
 		Type:      e.Type(),
 		Timestamp: e.At.UTC(),
-		Data: payloadData{
-			Session: sessionJSON{ID: s.ID, UserID: s.UserID, ClientID: s.ClientID, Status: string(s.Status),
-				CreatedAt: s.CreatedAt, LastActiveAt: s.LastActiveAt, ExpiresAt: s.ExpiresAt, EndedAt: s.EndedAt,
-				UserAgent: nullIfEmpty(s.UserAgent), IPAddress: nullIfEmpty(s.IPAddress), Metadata: meta},
-			Actor: e.Actor,
-		},
+		Data:      payloadData{Session: SessionObject(e.Session), Actor: e.Actor},
 	}
 	if e.OldStatus != "" {
 		old := string(e.OldStatus)
