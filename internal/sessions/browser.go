@@ -236,22 +236,3 @@ func (s *Service) promote(ctx context.Context, b Browser, exclude map[string]boo
 		ch.ClearActive = false
 	}
 }
-
-// liveSession is the active session of token, without counting the look-up
-// as activity; ErrUnauthenticated when there is none.
-func (s *Service) liveSession(ctx context.Context, token string) (Session, error) {
-	if !WellFormedToken(token) {
-		return Session{}, ErrUnauthenticated
-	}
-	sess, err := s.store.SessionByTokenHash(ctx, HashToken(token))
-	if errors.Is(err, ErrSessionNotFound) {
-		return Session{}, ErrUnauthenticated
-	}
-	if err != nil {
-		return Session{}, err
-	}
-	if sess = sess.asOf(s.now(), s.cfg.InactivityTimeout); sess.Status != StatusActive {
-		return Session{}, ErrUnauthenticated
-	}
-	return sess, nil
-}

@@ -250,6 +250,22 @@ func isJSONObject(b json.RawMessage) bool {
 // There is no cache: a session ended a moment ago is refused now, on every
 // replica.
 func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
+	sess, err := s.liveSession(ctx, token)
+	if err != nil {
+		return Session{}, err
+	}
+	if now := s.now(); now.Sub(sess.LastActiveAt) >= s.activityInterval() {
+		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
+			return Session{}, err
+		}
+		sess.LastActiveAt = now
+	}
+	return sess, nil
+}
+
+// liveSession is the active session of token, without counting the look-up
+// as activity; ErrUnauthenticated when there is none.
+func (s *Service) liveSession(ctx context.Context, token string) (Session, error) {
 	if !WellFormedToken(token) {
 		return Session{}, ErrUnauthenticated
 	}
@@ -260,15 +276,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	if err != nil {
 		return Session{}, err
 	}
-	now := s.now()
-	if sess = sess.asOf(now, s.cfg.InactivityTimeout); sess.Status != StatusActive {
+	if sess = sess.asOf(s.now(), s.cfg.InactivityTimeout); sess.Status != StatusActive {
 		return Session{}, ErrUnauthenticated
-	}
-	if now.Sub(sess.LastActiveAt) >= s.activityInterval() {
-		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
-			return Session{}, err
-		}
-		sess.LastActiveAt = now
 	}
 	return sess, nil
 }
