@@ -79,10 +79,15 @@ func (s *Store) InTx(ctx context.Context, fn func(sessions.Tx) error) error {
 }
 
 func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
+	// Release destroys a connection that is still in a transaction or
+	// broken, so a failed rollback cannot hand an open one to the next
+	// caller.
+	defer conn.Release()
+	tx := &pipelinedTx{conn: conn}
 	defer func() {
 		// A no-op after Commit. Bounded, so a frozen database cannot hold
 		// the request past its deadline; pgx closes the connection when
