@@ -50,9 +50,9 @@ func collectSessions(rows pgx.Rows, err error) ([]sessions.Session, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (sessions.Session, error) { return scanSession(row) })
 }
 
-// txStore implements sessions.Tx inside one pgx transaction. Its errors
-// are mapped by Store.InTx.
-type txStore struct{ tx pgx.Tx }
+// txStore implements sessions.Tx inside one transaction. Its errors are
+// mapped by Store.InTx.
+type txStore struct{ tx querier }
 
 func (t txStore) CreateClient(ctx context.Context, id string, at time.Time) error {
 	_, err := t.tx.Exec(ctx, `INSERT INTO clients (id, created_at) VALUES ($1, $2)`, id, at)
@@ -141,15 +141,32 @@ func (t txStore) ListSessions(ctx context.Context, f sessions.ListFilter) ([]ses
 }
 
 func (t txStore) InsertSession(ctx context.Context, s sessions.Session, h sessions.TokenHash, actor string) error {
-	_, err := t.tx.Exec(ctx, `WITH created AS (
+	_, err := t.tx.Exec(ctx, insertSession(""), sessionInsertArgs(s, h, actor)...)
+	return err
+}
+
+func (t txStore) InsertSessionOnNewClient(ctx context.Context, s sessions.Session, h sessions.TokenHash, actor string) error {
+	// The client's row comes first: the session's foreign key is checked
+	// at the end of the statement, when both exist.
+	_, err := t.tx.Exec(ctx, insertSession(`client AS (INSERT INTO clients (id, created_at) VALUES ($4, $5)), `),
+		sessionInsertArgs(s, h, actor)...)
+	return err
+}
+
+// insertSession inserts a session and its audit row in one statement,
+// after the CTE before (if any), with sessionInsertArgs' arguments.
+func insertSession(before string) string {
+	return `WITH ` + before + `created AS (
 		INSERT INTO sessions (id, token_hash, user_id, client_id, status, created_at, last_active_at, expires_at, user_agent, ip_address, metadata)
 		VALUES ($1, $2, $3, $4, 'active', $5, $5, $6, $7, $8, $9)
 		RETURNING id
 	)
 	INSERT INTO session_events (session_id, old_status, new_status, at, actor)
-	SELECT id, NULL, 'active', $5, $10 FROM created`,
-		s.ID, h[:], s.UserID, s.ClientID, s.CreatedAt, s.ExpiresAt, s.UserAgent, s.IPAddress, []byte(s.Metadata), actor)
-	return err
+	SELECT id, NULL, 'active', $5, $10 FROM created`
+}
+
+func sessionInsertArgs(s sessions.Session, h sessions.TokenHash, actor string) []any {
+	return []any{s.ID, h[:], s.UserID, s.ClientID, s.CreatedAt, s.ExpiresAt, s.UserAgent, s.IPAddress, []byte(s.Metadata), actor}
 }
 
 // endAndAudit wraps an UPDATE ... RETURNING of sessions that leave
@@ -167,11 +184,30 @@ func endAndAudit(update string, actorArg int) string {
 func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessions.Ending) ([]sessions.Session, error) {
 	w := where{args: []any{e.OwnClientID, string(e.Status), e.At}}
 	w.addSelector(sel)
-	w.args = append(w.args, e.Actor)
-	update := fmt.Sprintf(`UPDATE sessions
+	if e.Expiry.Now.IsZero() {
+		w.args = append(w.args, e.Actor)
+		update := fmt.Sprintf(`UPDATE sessions
 		SET status = CASE WHEN client_id = $1 THEN 'ended' ELSE $2::text END, ended_at = $3
 		WHERE %s`, w)
-	return collectSessions(t.tx.Query(ctx, endAndAudit(update, len(w.args)), w.args...))
+		return collectSessions(t.tx.Query(ctx, endAndAudit(update, len(w.args)), w.args...))
+	}
+	// Expiry folded in: one statement decides, row by row, whether the
+	// session is past a bound (expired, by the system) or ends now.
+	endedAt, past, now := w.expiryTerms(e.Expiry)
+	w.args = append(w.args, e.Actor, sessions.SystemActor)
+	actor, system := len(w.args)-1, len(w.args)
+	return collectSessions(t.tx.Query(ctx, fmt.Sprintf(`WITH ended AS (
+		UPDATE sessions
+		SET status = CASE WHEN %[2]s THEN 'expired' WHEN client_id = $1 THEN 'ended' ELSE $2::text END,
+			ended_at = CASE WHEN %[2]s THEN %[3]s ELSE $3 END
+		WHERE %[1]s
+		RETURNING %[4]s, status = 'expired' AS expired
+	), audit AS (
+		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
+		SELECT id, 'active', status, CASE WHEN expired THEN %[7]s ELSE ended_at END,
+			CASE WHEN expired THEN $%[6]d ELSE $%[5]d END FROM ended
+	)
+	SELECT %[4]s FROM ended WHERE NOT expired ORDER BY id DESC`, w, past, endedAt, sessionColumns, actor, system, now), w.args...))
 }
 
 func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e sessions.Ending) ([]sessions.Session, error) {
@@ -183,18 +219,9 @@ func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e s
 }
 
 func (t txStore) ExpireSessions(ctx context.Context, sel sessions.Selector, e sessions.Expiry, limit int) (int, error) {
-	w := where{args: []any{e.Now}}
+	var w where
 	w.addSelector(sel)
-	// A session expires at expires_at, or idle after its last activity if
-	// that comes first; ended_at records that moment. The idle term is
-	// left out when it is off, so the plan can use the expires_at index.
-	endedAt, past := "expires_at", "expires_at <= $1"
-	if e.IdleTimeout > 0 {
-		w.args = append(w.args, e.IdleTimeout.Microseconds())
-		idle := fmt.Sprintf("$%d * interval '1 microsecond'", len(w.args))
-		endedAt = fmt.Sprintf("LEAST(expires_at, last_active_at + %s)", idle)
-		past = fmt.Sprintf("(expires_at <= $1 OR last_active_at + %s <= $1)", idle)
-	}
+	endedAt, past, now := w.expiryTerms(e)
 	w.conds = append(w.conds, past)
 	target, batch := w.String(), ""
 	if limit > 0 {
@@ -212,9 +239,9 @@ func (t txStore) ExpireSessions(ctx context.Context, sel sessions.Selector, e se
 		UPDATE sessions SET status = 'expired', ended_at = %s WHERE %s RETURNING id
 	), audit AS (
 		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
-		SELECT id, 'active', 'expired', $1, $%d FROM expired
+		SELECT id, 'active', 'expired', %s, $%d FROM expired
 	)
-	SELECT count(*) FROM expired`, batch, endedAt, target, len(w.args)), w.args...).Scan(&n)
+	SELECT count(*) FROM expired`, batch, endedAt, target, now, len(w.args)), w.args...).Scan(&n)
 	return n, err
 }
 
@@ -252,6 +279,24 @@ type where struct {
 func (w *where) add(cond string, v any) {
 	w.args = append(w.args, v)
 	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
+}
+
+// expiryTerms adds e's bounds to the arguments and returns the SQL of the
+// moment an active session expires, of "it is past that moment at e.Now",
+// and of e.Now itself (when the expiry is recorded). A session expires at expires_at, or idle after its last activity
+// if that comes first; the idle term is left out when it is off, so the
+// plan can use the expires_at index.
+func (w *where) expiryTerms(e sessions.Expiry) (endedAt, past, now string) {
+	w.args = append(w.args, e.Now)
+	now = fmt.Sprintf("$%d", len(w.args))
+	endedAt, past = "expires_at", "expires_at <= "+now
+	if e.IdleTimeout > 0 {
+		w.args = append(w.args, e.IdleTimeout.Microseconds())
+		idle := fmt.Sprintf("$%d * interval '1 microsecond'", len(w.args))
+		endedAt = fmt.Sprintf("LEAST(expires_at, last_active_at + %s)", idle)
+		past = fmt.Sprintf("(expires_at <= %s OR last_active_at + %s <= %s)", now, idle, now)
+	}
+	return endedAt, past, now
 }
 
 // addSelector adds the active sessions that sel selects.

@@ -439,25 +439,29 @@ func TestEvictSessions(t *testing.T) {
 	}
 }
 
+// expiryCases are sessions created at t0, active again at lastActive,
+// looked at now with the idle timeout idle: expired at endedAt, or not.
+var expiryCases = []struct {
+	name       string
+	lastActive time.Duration // after creation at t0
+	idle       time.Duration
+	now        time.Duration // after t0
+	endedAt    time.Duration // after t0; 0: not expired
+}{
+	{"at its lifetime", 0, 0, lifetime, lifetime},
+	{"past its lifetime", 0, 0, lifetime + 5*time.Hour, lifetime},
+	{"just before its lifetime", 0, 0, lifetime - time.Microsecond, 0},
+	{"idle for the timeout", time.Hour, 2 * time.Hour, 3 * time.Hour, 3 * time.Hour},
+	{"idle past the timeout", time.Hour, 2 * time.Hour, 10 * time.Hour, 3 * time.Hour},
+	{"idle just under the timeout", time.Hour, 2 * time.Hour, 3*time.Hour - time.Microsecond, 0},
+	{"idle, but the timeout is off", time.Hour, 0, 100 * time.Hour, 0},
+	{"lifetime before the idle bound", lifetime - time.Hour, 2 * time.Hour, lifetime + 5*time.Hour, lifetime},
+}
+
 func TestExpireSessions(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewStore(t)
-	for _, c := range []struct {
-		name       string
-		lastActive time.Duration // after creation at t0
-		idle       time.Duration
-		now        time.Duration // after t0
-		endedAt    time.Duration // after t0; 0: not expired
-	}{
-		{"at its lifetime", 0, 0, lifetime, lifetime},
-		{"past its lifetime", 0, 0, lifetime + 5*time.Hour, lifetime},
-		{"just before its lifetime", 0, 0, lifetime - time.Microsecond, 0},
-		{"idle for the timeout", time.Hour, 2 * time.Hour, 3 * time.Hour, 3 * time.Hour},
-		{"idle past the timeout", time.Hour, 2 * time.Hour, 10 * time.Hour, 3 * time.Hour},
-		{"idle just under the timeout", time.Hour, 2 * time.Hour, 3*time.Hour - time.Microsecond, 0},
-		{"idle, but the timeout is off", time.Hour, 0, 100 * time.Hour, 0},
-		{"lifetime before the idle bound", lifetime - time.Hour, 2 * time.Hour, lifetime + 5*time.Hour, lifetime},
-	} {
+	for _, c := range expiryCases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			sess := mustSession(t, s, "alice", mustClient(t, s), t0)
@@ -1081,5 +1085,118 @@ func TestLockSessionHoldsOffEndings(t *testing.T) {
 	err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.LockSession(ctx, newSessionID()); return err })
 	if !errors.Is(err, sessions.ErrSessionNotFound) {
 		t.Errorf("LockSession(unknown) = %v, want ErrSessionNotFound", err)
+	}
+}
+
+// TestEndSessionsFoldsExpiry: with Ending.Expiry set, the one statement
+// that ends sessions records those already past a bound as expired — at
+// the bound, by the system, as ExpireSessions does — and returns only the
+// ones it ended.
+func TestEndSessionsFoldsExpiry(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	for _, c := range expiryCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			sess := mustSession(t, s, "alice", mustClient(t, s), t0)
+			mustTouch(t, s, sess.ID, t0.Add(c.lastActive))
+			now := t0.Add(c.now)
+			var ended []sessions.Session
+			inTx(t, s, func(tx sessions.Tx) (err error) {
+				ended, err = tx.EndSessions(ctx, sessions.Selector{SessionID: sess.ID}, sessions.Ending{
+					Status: sessions.StatusRevoked, At: now, Actor: apiActor,
+					Expiry: sessions.Expiry{Now: now, IdleTimeout: c.idle},
+				})
+				return err
+			})
+			got, evs := read(t, s, sess.ID), events(t, s, sess.ID)
+			wantStatus, wantAt, wantActor, wantReturned := sessions.StatusRevoked, now, apiActor, 1
+			if c.endedAt != 0 {
+				wantStatus, wantAt, wantActor, wantReturned = sessions.StatusExpired, t0.Add(c.endedAt), sessions.SystemActor, 0
+			}
+			if len(ended) != wantReturned || got.Status != wantStatus || got.EndedAt == nil || !got.EndedAt.Equal(wantAt) {
+				t.Errorf("returned %d, stored %s at %v; want %d returned, %s at %v", len(ended), got.Status, got.EndedAt, wantReturned, wantStatus, wantAt)
+			}
+			if len(evs) != 2 || evs[1].New != string(wantStatus) || evs[1].Actor != wantActor || !evs[1].At.Equal(now) {
+				t.Errorf("audit rows %+v, want creation and active → %s by %s at %v", evs, wantStatus, wantActor, now)
+			}
+		})
+	}
+}
+
+// TestInsertSessionOnNewClient: the client and its first session come in
+// one statement; an existing client ID is refused and stores neither.
+func TestInsertSessionOnNewClient(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	sess := newSession("alice", newClientID(), t0)
+	inTx(t, s, func(tx sessions.Tx) error {
+		return tx.InsertSessionOnNewClient(ctx, sess, sessions.HashToken(sess.ID), apiActor)
+	})
+	if !exists(t, s, "clients", sess.ClientID) || read(t, s, sess.ID).Status != sessions.StatusActive || len(events(t, s, sess.ID)) != 1 {
+		t.Fatal("want the client, the active session and its audit row")
+	}
+	again := newSession("bob", sess.ClientID, t0)
+	err := s.InTx(ctx, func(tx sessions.Tx) error {
+		return tx.InsertSessionOnNewClient(ctx, again, sessions.HashToken(again.ID), apiActor)
+	})
+	wantPgError(t, err, "23505", "clients_pkey")
+	if exists(t, s, "sessions", again.ID) {
+		t.Error("the session on a client that already existed was stored")
+	}
+}
+
+// TestTransactionsSendBeginWithTheirFirstStatement: on a pool of one
+// connection, a transaction that fails at its first statement, at a later
+// one, or in the service's own code leaves nothing behind, and the
+// connection serves the next transaction outside any transaction.
+func TestTransactionsSendBeginWithTheirFirstStatement(t *testing.T) {
+	t.Parallel()
+	s, err := db.Open(ctx, pgtest.NewDatabase(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	existing := mustClient(t, s)
+	errOwn := errors.New("the service's own error")
+	for _, c := range []struct {
+		name string
+		fn   func(tx sessions.Tx, fresh string) error
+		want func(error) bool
+	}{
+		{"first statement fails", func(tx sessions.Tx, _ string) error {
+			return tx.CreateClient(ctx, existing, t0)
+		}, func(err error) bool { return err != nil }},
+		{"a later statement fails", func(tx sessions.Tx, fresh string) error {
+			if err := tx.CreateClient(ctx, fresh, t0); err != nil {
+				return err
+			}
+			return tx.CreateClient(ctx, existing, t0)
+		}, func(err error) bool { return err != nil }},
+		{"the service fails after writing", func(tx sessions.Tx, fresh string) error {
+			if err := tx.CreateClient(ctx, fresh, t0); err != nil {
+				return err
+			}
+			return errOwn
+		}, func(err error) bool { return errors.Is(err, errOwn) }},
+		{"no statement at all", func(sessions.Tx, string) error { return nil },
+			func(err error) bool { return err == nil }},
+	} {
+		fresh := newClientID()
+		if err := s.InTx(ctx, func(tx sessions.Tx) error { return c.fn(tx, fresh) }); !c.want(err) {
+			t.Errorf("%s: InTx returned %v", c.name, err)
+		}
+		if exists(t, s, "clients", fresh) {
+			t.Errorf("%s: the transaction's write survived", c.name)
+		}
+		var open int
+		if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&open); err != nil || open != 0 {
+			t.Errorf("%s: %d connections idle in a transaction afterwards (%v)", c.name, open, err)
+		}
+		next := newClientID()
+		if err := s.InTx(ctx, func(tx sessions.Tx) error { return tx.CreateClient(ctx, next, t0) }); err != nil || !exists(t, s, "clients", next) {
+			t.Errorf("%s: the next transaction: %v", c.name, err)
+		}
 	}
 }

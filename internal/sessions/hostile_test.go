@@ -62,6 +62,10 @@ func (tx countingTx) InsertSession(_ context.Context, s Session, h TokenHash, _ 
 	tx.s.stored = append(tx.s.stored, s)
 	return nil
 }
+
+func (tx countingTx) InsertSessionOnNewClient(ctx context.Context, s Session, h TokenHash, actor string) error {
+	return tx.InsertSession(ctx, s, h, actor)
+}
 func (countingTx) ExpireSessions(context.Context, Selector, Expiry, int) (int, error) { return 0, nil }
 func (countingTx) EndSessions(context.Context, Selector, Ending) ([]Session, error)   { return nil, nil }
 func (countingTx) EvictSessions(context.Context, string, int, Ending) ([]Session, error) {

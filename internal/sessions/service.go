@@ -157,36 +157,40 @@ func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInR
 		ended = ended[:0]
 		if in.ClientID == "" {
 			// A new client: no one else can know it yet, so it needs no
-			// lock.
+			// lock, and it has no sessions to replace. It is created with
+			// its first session, below.
 			sess.ClientID = newID(clientIDPrefix, now)
-			if err := tx.CreateClient(ctx, sess.ClientID, now); err != nil {
-				return err
-			}
 		}
 		// Sessions already past a bound are expired, not replaced or
-		// evicted, and do not count against the limit.
-		for _, sel := range []Selector{{ClientID: sess.ClientID}, {UserID: in.UserID}} {
-			if _, err := tx.ExpireSessions(ctx, sel, s.expiry(now), 0); err != nil {
-				return err
-			}
-		}
+		// evicted (the replacing statement records them as expired), and
+		// do not count against the limit.
 		replace := Selector{ClientID: sess.ClientID}
 		if s.cfg.Mode == ModeMulti {
 			replace.UserID = in.UserID
 		}
 		ending := Ending{Status: StatusReplaced, At: now, Actor: c.actor()}
-		replaced, err := tx.EndSessions(ctx, replace, ending)
-		if err != nil {
-			return err
+		if in.ClientID != "" {
+			replacing := ending
+			replacing.Expiry = s.expiry(now)
+			replaced, err := tx.EndSessions(ctx, replace, replacing)
+			if err != nil {
+				return err
+			}
+			ended = appendEnded(ended, replaced)
 		}
-		ended = appendEnded(ended, replaced)
 		if n := s.cfg.MaxSessionsPerUser; n > 0 {
+			if _, err := tx.ExpireSessions(ctx, Selector{UserID: in.UserID}, s.expiry(now), 0); err != nil {
+				return err
+			}
 			ending.Status = StatusEvicted
 			evicted, err := tx.EvictSessions(ctx, in.UserID, n-1, ending)
 			if err != nil {
 				return err
 			}
 			ended = appendEnded(ended, evicted)
+		}
+		if in.ClientID == "" {
+			return tx.InsertSessionOnNewClient(ctx, sess, HashToken(token), c.actor())
 		}
 		return tx.InsertSession(ctx, sess, HashToken(token), c.actor())
 	})
@@ -398,13 +402,16 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 				return err
 			}
 		}
+		if !c.IsBackend() && sel == (Selector{SessionID: c.Session.ID}) {
+			// A holder ending its own session: act locks that row next.
+			return nil
+		}
 		return tx.LockSessions(ctx, sel)
 	}
 	err = s.act(ctx, c, lockAll, func(tx Tx, now time.Time) error {
-		if _, err := tx.ExpireSessions(ctx, sel, s.expiry(now), 0); err != nil {
-			return err
-		}
-		ended, err = tx.EndSessions(ctx, sel, c.ending(Ending{At: now}))
+		// Sessions already past a bound are recorded as expired by the
+		// same statement, not ended.
+		ended, err = tx.EndSessions(ctx, sel, c.ending(Ending{At: now, Expiry: s.expiry(now)}))
 		return err
 	})
 	if err != nil {

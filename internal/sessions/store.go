@@ -60,6 +60,9 @@ type Tx interface {
 	ListSessions(ctx context.Context, f ListFilter) ([]Session, error)
 	// InsertSession stores a new active session and its audit row.
 	InsertSession(ctx context.Context, s Session, h TokenHash, actor string) error
+	// InsertSessionOnNewClient is InsertSession that also creates
+	// s.ClientID, created at s.CreatedAt, in the same statement.
+	InsertSessionOnNewClient(ctx context.Context, s Session, h TokenHash, actor string) error
 
 	// ExpireSessions marks the active sessions that sel selects and that
 	// are past a bound (see Expiry) as expired, with audit rows, and
@@ -67,7 +70,8 @@ type Tx interface {
 	// other transactions hold (the sweeper); limit 0 takes them all.
 	ExpireSessions(ctx context.Context, sel Selector, e Expiry, limit int) (int, error)
 	// EndSessions ends every active session that sel selects, in one
-	// statement with its audit rows, and returns them as ended.
+	// statement with its audit rows, and returns them as ended (see
+	// Ending.Expiry for those already past a bound).
 	EndSessions(ctx context.Context, sel Selector, e Ending) ([]Session, error)
 	// EvictSessions ends the user's active sessions beyond the keep most
 	// recently active ones, and returns them as ended.
@@ -104,6 +108,11 @@ type Ending struct {
 	OwnClientID string
 	At          time.Time
 	Actor       string
+	// Expiry, when its Now is set, folds expiry into the same statement:
+	// a selected session already past a bound at Expiry.Now is marked
+	// expired (at that bound, by the system actor, as ExpireSessions
+	// would) instead of ended, and is not returned.
+	Expiry Expiry
 }
 
 // Expiry describes the bounds of an active session at Now: it expires at
