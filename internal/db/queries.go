@@ -29,6 +29,18 @@ const (
 	touchSession    = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
 )
 
+// auditColumns are the columns every audit row is written with, and
+// snapshot the session object its event carries, built from the row the
+// same statement has just written (a session's terminal row is what it
+// still is at commit). The commit trigger only numbers the rows
+// (migrations/000003_events_at_scale.up.sql).
+const (
+	auditColumns = `session_id, old_status, new_status, at, actor, client_id, session`
+	snapshot     = `jsonb_build_object('id', id, 'user_id', user_id, 'client_id', client_id, 'status', status,
+		'created_at', created_at, 'last_active_at', last_active_at, 'expires_at', expires_at, 'ended_at', ended_at,
+		'user_agent', user_agent, 'ip_address', ip_address, 'metadata', metadata)`
+)
+
 func scanSession(row pgx.Row) (sessions.Session, error) {
 	var s sessions.Session
 	var status string
@@ -159,10 +171,10 @@ func insertSession(before string) string {
 	return `WITH ` + before + `created AS (
 		INSERT INTO sessions (id, token_hash, user_id, client_id, status, created_at, last_active_at, expires_at, user_agent, ip_address, metadata)
 		VALUES ($1, $2, $3, $4, 'active', $5, $5, $6, $7, $8, $9)
-		RETURNING id
+		RETURNING ` + sessionColumns + `
 	)
-	INSERT INTO session_events (session_id, old_status, new_status, at, actor)
-	SELECT id, NULL, 'active', $5, $10 FROM created`
+	INSERT INTO session_events (` + auditColumns + `)
+	SELECT id, NULL, 'active', $5, $10, client_id, ` + snapshot + ` FROM created`
 }
 
 func sessionInsertArgs(s sessions.Session, h sessions.TokenHash, actor string) []any {
@@ -175,10 +187,10 @@ func sessionInsertArgs(s sessions.Session, h sessions.TokenHash, actor string) [
 func endAndAudit(update string, actorArg int) string {
 	return fmt.Sprintf(`WITH ended AS (%s RETURNING %s),
 	audit AS (
-		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
-		SELECT id, 'active', status, ended_at, $%d FROM ended
+		INSERT INTO session_events (%s)
+		SELECT id, 'active', status, ended_at, $%d, client_id, %s FROM ended
 	)
-	SELECT %s FROM ended ORDER BY id DESC`, update, sessionColumns, actorArg, sessionColumns)
+	SELECT %s FROM ended ORDER BY id DESC`, update, sessionColumns, auditColumns, actorArg, snapshot, sessionColumns)
 }
 
 func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessions.Ending) ([]sessions.Session, error) {
@@ -203,11 +215,11 @@ func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessi
 		WHERE %[1]s
 		RETURNING %[4]s, status = 'expired' AS expired
 	), audit AS (
-		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
+		INSERT INTO session_events (%[8]s)
 		SELECT id, 'active', status, CASE WHEN expired THEN %[7]s ELSE ended_at END,
-			CASE WHEN expired THEN $%[6]d ELSE $%[5]d END FROM ended
+			CASE WHEN expired THEN $%[6]d ELSE $%[5]d END, client_id, %[9]s FROM ended
 	)
-	SELECT %[4]s FROM ended WHERE NOT expired ORDER BY id DESC`, w, past, endedAt, sessionColumns, actor, system, now), w.args...))
+	SELECT %[4]s FROM ended WHERE NOT expired ORDER BY id DESC`, w, past, endedAt, sessionColumns, actor, system, now, auditColumns, snapshot), w.args...))
 }
 
 func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e sessions.Ending) ([]sessions.Session, error) {
@@ -236,12 +248,12 @@ func (t txStore) ExpireSessions(ctx context.Context, sel sessions.Selector, e se
 	w.args = append(w.args, sessions.SystemActor)
 	var n int
 	err := t.tx.QueryRow(ctx, fmt.Sprintf(`WITH %sexpired AS (
-		UPDATE sessions SET status = 'expired', ended_at = %s WHERE %s RETURNING id
+		UPDATE sessions SET status = 'expired', ended_at = %s WHERE %s RETURNING %s
 	), audit AS (
-		INSERT INTO session_events (session_id, old_status, new_status, at, actor)
-		SELECT id, 'active', 'expired', %s, $%d FROM expired
+		INSERT INTO session_events (%s)
+		SELECT id, 'active', 'expired', %s, $%d, client_id, %s FROM expired
 	)
-	SELECT count(*) FROM expired`, batch, endedAt, target, now, len(w.args)), w.args...).Scan(&n)
+	SELECT count(*) FROM expired`, batch, endedAt, target, sessionColumns, auditColumns, now, len(w.args), snapshot), w.args...).Scan(&n)
 	return n, err
 }
 

@@ -1,11 +1,13 @@
 package db_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -1199,4 +1201,61 @@ func TestTransactionsSendBeginWithTheirFirstStatement(t *testing.T) {
 			t.Errorf("%s: the next transaction: %v", c.name, err)
 		}
 	}
+}
+
+// TestEventsCarryTheSessionAsCommitted: the session object of each event
+// is the session as that transaction left it — created active, ended with
+// its status and time, expired at its bound — and is the same object the
+// commit trigger builds for a row written without one.
+func TestEventsCarryTheSessionAsCommitted(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	c := mustClient(t, s)
+	created := mustSession(t, s, "alice", c, t0)
+	ended := mustSession(t, s, "bob", c, t0)
+	mustEnd(t, s, ended.ID, sessions.StatusRevoked, t0.Add(time.Minute))
+	expired := mustSession(t, s, "carol", c, t0)
+	inTx(t, s, func(tx sessions.Tx) error {
+		_, err := tx.ExpireSessions(ctx, sessions.Selector{SessionID: expired.ID}, sessions.Expiry{Now: t0.Add(lifetime + time.Hour)}, 0)
+		return err
+	})
+	// The trigger's own payload, for comparison: a row written without one.
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO session_events (session_id, old_status, new_status, at, actor)
+		VALUES ($1, 'active', 'revoked', now(), 'test')`, ended.ID); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.EventsAfter(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []sessions.Session
+	for _, e := range evs {
+		got = append(got, e.Session)
+	}
+	endedNow, expiredNow := read(t, s, ended.ID), read(t, s, expired.ID)
+	want := []sessions.Session{created, ended, endedNow, expired, expiredNow, endedNow}
+	if len(got) != len(want) {
+		t.Fatalf("%d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(normalized(got[i]), normalized(want[i])) {
+			t.Errorf("event %d: session %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// normalized makes two sessions comparable field by field: times in UTC
+// at microseconds (Postgres' resolution), metadata compacted.
+func normalized(s sessions.Session) sessions.Session {
+	us := func(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+	s.CreatedAt, s.LastActiveAt, s.ExpiresAt = us(s.CreatedAt), us(s.LastActiveAt), us(s.ExpiresAt)
+	if s.EndedAt != nil {
+		t := us(*s.EndedAt)
+		s.EndedAt = &t
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, s.Metadata) == nil {
+		s.Metadata = b.Bytes()
+	}
+	return s
 }

@@ -1,18 +1,6 @@
--- The commit-time trigger of 000002 found its transaction's rows as "every
--- row without a commit_seq". The partial index it read keeps an entry for
--- each row version that had none, and those entries stay until vacuum:
--- under a steady stream of commits every commit walked the dead entries of
--- all earlier ones while holding the commit-order lock, so commits slowed
--- in proportion to the events written since the last vacuum (10,000
--- sign-ins: 1.3 ms a commit at the start, 3.3 ms at the end, and timeouts
--- on a loaded machine).
---
--- The first firing of a transaction is for its first row (deferred
--- triggers fire in the order their rows were inserted), and an identity
--- column only grows, so every row of the transaction has an id at least
--- NEW.id: starting the scan there skips every entry of earlier commits.
--- Rows of later, concurrent transactions in that range are invisible or
--- already numbered, exactly as before.
+-- Back to 000002's trigger: every row fires, the function numbers every
+-- unnumbered row and builds every payload.
+DROP TRIGGER session_events_sequence ON session_events;
 CREATE OR REPLACE FUNCTION session_events_sequence() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -24,7 +12,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(7300118);
     WITH mine AS (
         SELECT o.id, nextval('session_events_commit_seq') AS seq
-        FROM (SELECT id FROM session_events WHERE commit_seq IS NULL AND id >= NEW.id ORDER BY id) o
+        FROM (SELECT id FROM session_events WHERE commit_seq IS NULL ORDER BY id) o
     )
     UPDATE session_events e SET commit_seq = mine.seq, client_id = s.client_id,
         session = CASE WHEN s.id IS NOT NULL THEN jsonb_build_object('id', s.id, 'user_id', s.user_id, 'client_id', s.client_id,
@@ -37,3 +25,8 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+CREATE CONSTRAINT TRIGGER session_events_sequence
+    AFTER INSERT ON session_events
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION session_events_sequence();
