@@ -87,7 +87,9 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	// broken, so a failed rollback cannot hand an open one to the next
 	// caller.
 	defer conn.Release()
-	tx := &pipelinedTx{conn: conn}
+	lastCtx, cancelLast := lastStatementContext(ctx)
+	defer cancelLast()
+	tx := &pipelinedTx{conn: conn, commitCtx: lastCtx}
 	defer func() {
 		// A no-op after Commit. Bounded, so a frozen database cannot hold
 		// the request past its deadline; pgx closes the connection when
@@ -105,6 +107,19 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
 	return tx.Commit(cctx)
+}
+
+// lastStatementContext is the context of a transaction's last statement
+// when it travels with the COMMIT (Tx.CommitAfterNext): not cancelled with
+// the request, like a bare COMMIT, and bounded by the request's deadline
+// plus rollbackTimeout (or a minute without one), so a frozen database
+// cannot hold it for ever.
+func lastStatementContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(rollbackTimeout))
 }
 
 func retryable(err error) bool {

@@ -64,7 +64,9 @@ func collectSessions(rows pgx.Rows, err error) ([]sessions.Session, error) {
 
 // txStore implements sessions.Tx inside one transaction. Its errors are
 // mapped by Store.InTx.
-type txStore struct{ tx querier }
+type txStore struct{ tx *pipelinedTx }
+
+func (t txStore) CommitAfterNext() { t.tx.CommitAfterNext() }
 
 func (t txStore) CreateClient(ctx context.Context, id string, at time.Time) error {
 	_, err := t.tx.Exec(ctx, `INSERT INTO clients (id, created_at) VALUES ($1, $2)`, id, at)

@@ -1259,3 +1259,99 @@ func normalized(s sessions.Session) sessions.Session {
 	}
 	return s
 }
+
+// TestCommitAfterNext: the statement after CommitAfterNext goes out with
+// the COMMIT — as the transaction's first statement too, and with rows to
+// read — and is not cut off by a request that went away meanwhile. When it
+// fails, nothing of the transaction stays; a statement after it is
+// refused. The one connection is out of any transaction after each.
+func TestCommitAfterNext(t *testing.T) {
+	t.Parallel()
+	s, err := db.Open(ctx, pgtest.NewDatabase(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	existing := mustClient(t, s)
+	noneInTx := func(t *testing.T) {
+		t.Helper()
+		var open int
+		if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&open); err != nil || open != 0 {
+			t.Errorf("%d connections idle in a transaction (%v)", open, err)
+		}
+	}
+
+	t.Run("after another statement", func(t *testing.T) {
+		a, b := newClientID(), newClientID()
+		inTx(t, s, func(tx sessions.Tx) error {
+			if err := tx.CreateClient(ctx, a, t0); err != nil {
+				return err
+			}
+			tx.CommitAfterNext()
+			return tx.CreateClient(ctx, b, t0)
+		})
+		if !exists(t, s, "clients", a) || !exists(t, s, "clients", b) {
+			t.Error("want both clients committed")
+		}
+		noneInTx(t)
+	})
+	t.Run("as the first statement, with rows", func(t *testing.T) {
+		sess := mustSession(t, s, "alice", existing, t0)
+		var ended []sessions.Session
+		inTx(t, s, func(tx sessions.Tx) (err error) {
+			tx.CommitAfterNext()
+			ended, err = tx.EndSessions(ctx, sessions.Selector{SessionID: sess.ID}, sessions.Ending{Status: sessions.StatusRevoked, At: t0, Actor: apiActor})
+			return err
+		})
+		if len(ended) != 1 || read(t, s, sess.ID).Status != sessions.StatusRevoked {
+			t.Errorf("ended %d, stored %s; want 1 and revoked", len(ended), read(t, s, sess.ID).Status)
+		}
+		noneInTx(t)
+	})
+	t.Run("when it fails", func(t *testing.T) {
+		a := newClientID()
+		err := s.InTx(ctx, func(tx sessions.Tx) error {
+			if err := tx.CreateClient(ctx, a, t0); err != nil {
+				return err
+			}
+			tx.CommitAfterNext()
+			return tx.CreateClient(ctx, existing, t0)
+		})
+		wantPgError(t, err, "23505", "clients_pkey")
+		if exists(t, s, "clients", a) {
+			t.Error("the transaction's first write survived its failed last statement")
+		}
+		noneInTx(t)
+	})
+	t.Run("a statement after it", func(t *testing.T) {
+		a, b := newClientID(), newClientID()
+		err := s.InTx(ctx, func(tx sessions.Tx) error {
+			tx.CommitAfterNext()
+			if err := tx.CreateClient(ctx, a, t0); err != nil {
+				return err
+			}
+			return tx.CreateClient(ctx, b, t0)
+		})
+		if err == nil || exists(t, s, "clients", b) {
+			t.Errorf("a statement after the last: %v, stored %v; want an error and nothing", err, exists(t, s, "clients", b))
+		}
+		noneInTx(t)
+	})
+	t.Run("the request went away before it", func(t *testing.T) {
+		a, b := newClientID(), newClientID()
+		reqCtx, cancel := context.WithCancel(ctx)
+		err := s.InTx(reqCtx, func(tx sessions.Tx) error {
+			if err := tx.CreateClient(reqCtx, a, t0); err != nil {
+				return err
+			}
+			cancel()
+			tx.CommitAfterNext()
+			return tx.CreateClient(reqCtx, b, t0)
+		})
+		if err != nil || !exists(t, s, "clients", a) || !exists(t, s, "clients", b) {
+			t.Errorf("InTx: %v; want both clients committed", err)
+		}
+		noneInTx(t)
+	})
+}

@@ -9,13 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// querier is what txStore needs of a transaction.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // pipelinedTx is one transaction on a pooled connection whose BEGIN goes
 // out with its first statement, in one round trip: pgx's own Begin waits
 // for BEGIN's answer before anything else is sent, a round trip that
@@ -29,30 +22,60 @@ type querier interface {
 type pipelinedTx struct {
 	conn  *pgxpool.Conn
 	begun bool
+	// commitAfterNext: the next statement goes out with COMMIT behind it,
+	// under commitCtx; committed is set once that COMMIT succeeded.
+	commitAfterNext bool
+	commitCtx       context.Context
+	committed       bool
 }
 
-var _ querier = (*pipelinedTx)(nil)
+var errAfterCommit = errors.New("db: a statement after the transaction's last one")
 
-// first sends BEGIN and sql as one batch, the batch's results positioned
-// at sql's.
-func (t *pipelinedTx) first(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
-	t.begun = true
-	b := &pgx.Batch{}
-	b.Queue("begin")
-	b.Queue(sql, args...)
-	br := t.conn.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return nil, err
+// CommitAfterNext implements sessions.Tx.
+func (t *pipelinedTx) CommitAfterNext() { t.commitAfterNext = true }
+
+// batch sends sql in one round trip with what has to travel with it:
+// BEGIN before it if the transaction has not begun, COMMIT after it if it
+// is the last. The results are positioned at sql's; closing them reads the
+// COMMIT's. It returns ok false when the statement can go out on its own.
+func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (results *batchResults, ok bool, err error) {
+	if t.committed {
+		return nil, true, errAfterCommit
 	}
-	return br, nil
+	if t.begun && !t.commitAfterNext {
+		return nil, false, nil
+	}
+	b := &pgx.Batch{}
+	begin := !t.begun
+	if begin {
+		b.Queue("begin")
+		t.begun = true
+	}
+	b.Queue(sql, args...)
+	r := &batchResults{tx: t}
+	if t.commitAfterNext {
+		t.commitAfterNext = false
+		b.Queue("commit")
+		r.commit = true
+		// The statement and its COMMIT are not cut off by the request's
+		// context, for the reason Store.runTx gives for a COMMIT.
+		ctx = t.commitCtx
+	}
+	r.BatchResults = t.conn.SendBatch(ctx, b)
+	if begin {
+		if _, err := r.BatchResults.Exec(); err != nil {
+			_ = r.BatchResults.Close()
+			return nil, true, err
+		}
+	}
+	return r, true, nil
 }
 
 func (t *pipelinedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if t.begun {
+	br, ok, err := t.batch(ctx, sql, args)
+	if !ok {
 		return t.conn.Exec(ctx, sql, args...)
 	}
-	br, err := t.first(ctx, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -61,10 +84,10 @@ func (t *pipelinedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn
 }
 
 func (t *pipelinedTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if t.begun {
+	br, ok, err := t.batch(ctx, sql, args)
+	if !ok {
 		return t.conn.Query(ctx, sql, args...)
 	}
-	br, err := t.first(ctx, sql, args)
 	if err != nil {
 		return nil, err
 	}
@@ -77,14 +100,38 @@ func (t *pipelinedTx) Query(ctx context.Context, sql string, args ...any) (pgx.R
 }
 
 func (t *pipelinedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.begun {
+	br, ok, err := t.batch(ctx, sql, args)
+	if !ok {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
-	br, err := t.first(ctx, sql, args)
 	if err != nil {
 		return errRow{err}
 	}
 	return batchRow{row: br.QueryRow(), batch: br}
+}
+
+// batchResults are a batch's results from its statement on; Close reads
+// the COMMIT that followed it, if one did.
+type batchResults struct {
+	pgx.BatchResults
+	tx     *pipelinedTx
+	commit bool
+}
+
+func (r *batchResults) Close() error {
+	var err error
+	if r.commit {
+		r.commit = false
+		var tag pgconn.CommandTag
+		tag, err = r.BatchResults.Exec()
+		if err == nil && tag.String() == "ROLLBACK" {
+			err = pgx.ErrTxCommitRollback
+		}
+		if err == nil {
+			r.tx.committed, r.tx.begun = true, false
+		}
+	}
+	return errors.Join(err, r.BatchResults.Close())
 }
 
 // Commit ends the transaction. A COMMIT of a transaction that an earlier
@@ -116,7 +163,7 @@ func (t *pipelinedTx) Rollback(ctx context.Context) error {
 // reads the rest of the batch, so the connection is free again.
 type batchRows struct {
 	pgx.Rows
-	batch  pgx.BatchResults
+	batch  *batchResults
 	closed bool
 	err    error
 }
@@ -147,7 +194,7 @@ func (r *batchRows) Err() error {
 // batchRow is QueryRow's row of a batch's last statement.
 type batchRow struct {
 	row   pgx.Row
-	batch pgx.BatchResults
+	batch *batchResults
 }
 
 func (r batchRow) Scan(dest ...any) error {

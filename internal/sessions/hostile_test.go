@@ -45,6 +45,7 @@ func (s *countingStore) InTx(_ context.Context, fn func(Tx) error) error {
 type countingTx struct{ s *countingStore }
 
 func (countingTx) CreateClient(context.Context, string, time.Time) error { return nil }
+func (countingTx) CommitAfterNext()                                      {}
 func (countingTx) LockClient(context.Context, string) error              { return nil }
 func (countingTx) ClientExists(context.Context, string) (bool, error)    { return true, nil }
 func (countingTx) LockUser(context.Context, string) error                { return nil }

@@ -189,6 +189,7 @@ func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInR
 			}
 			ended = appendEnded(ended, evicted)
 		}
+		tx.CommitAfterNext()
 		if in.ClientID == "" {
 			return tx.InsertSessionOnNewClient(ctx, sess, HashToken(token), c.actor())
 		}
@@ -411,6 +412,7 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 	err = s.act(ctx, c, lockAll, func(tx Tx, now time.Time) error {
 		// Sessions already past a bound are recorded as expired by the
 		// same statement, not ended.
+		tx.CommitAfterNext()
 		ended, err = tx.EndSessions(ctx, sel, c.ending(Ending{At: now, Expiry: s.expiry(now)}))
 		return err
 	})

@@ -76,6 +76,11 @@ type Tx interface {
 	// EvictSessions ends the user's active sessions beyond the keep most
 	// recently active ones, and returns them as ended.
 	EvictSessions(ctx context.Context, userID string, keep int, e Ending) ([]Session, error)
+	// CommitAfterNext makes the next statement the transaction's last: its
+	// COMMIT goes out with it, in the same round trip, and it is not
+	// cancelled with ctx (a COMMIT never is). fn returns right after it;
+	// the transaction is committed if the statement succeeded.
+	CommitAfterNext()
 	// DeleteEndedBefore deletes at most limit sessions that ended before t,
 	// and clients left with no session that were created before t.
 	DeleteEndedBefore(ctx context.Context, t time.Time, limit int) (int, error)
