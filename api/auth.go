@@ -66,6 +66,9 @@ func (k apiKeys) match(presented string) (string, bool) {
 const (
 	callerKey  = "sessiond.caller"
 	browserKey = "sessiond.browser"
+	// tokenKey holds a session token authenticateSignOut left unchecked
+	// for the handler.
+	tokenKey = "sessiond.token"
 )
 
 // authenticate is middleware that resolves the caller from the
@@ -100,6 +103,26 @@ func (h *handlers) authenticate(c *gin.Context) {
 	}
 	c.Set(callerKey, caller)
 	if viaCookie {
+		c.Set(browserKey, browser)
+	}
+	c.Next()
+}
+
+// authenticateSignOut is authenticate for DELETE /session. A session
+// token (bearer or cookie) on a plain sign-out, without session_id, is
+// left for the handler, which checks it inside the sign-out's own
+// transaction (sessions.Service.SignOutToken): one round trip to the
+// database fewer, the same answers. Every other request is authenticated
+// here as usual.
+func (h *handlers) authenticateSignOut(c *gin.Context) {
+	credential, browser := h.credential(c)
+	_, namesSession := c.GetQuery("session_id")
+	if namesSession || credential == "" || (browser == nil && strings.HasPrefix(credential, apiKeyPrefix)) {
+		h.authenticate(c)
+		return
+	}
+	c.Set(tokenKey, credential)
+	if browser != nil {
 		c.Set(browserKey, browser)
 	}
 	c.Next()

@@ -371,6 +371,13 @@ func TestEventStreamSurvivesListenerLoss(t *testing.T) {
 		}
 		return n
 	}
+	// The Hub opens its listening connection in the background; a kill
+	// before it exists would find none.
+	for deadline := time.Now().Add(10 * time.Second); listeners() != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Hub never listened")
+		}
+	}
 	for round := range 3 {
 		var killed int
 		if err := store.Pool().QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity

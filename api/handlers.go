@@ -112,6 +112,11 @@ func (h *handlers) whoAmI(c *gin.Context) {
 
 // signOut is DELETE /session.
 func (h *handlers) signOut(c *gin.Context) {
+	if token, ok := c.Get(tokenKey); ok {
+		res, ch, err := h.svc.SignOutToken(c.Request.Context(), token.(string), browserOf(c), c.Query("redirect_url"))
+		h.writeEndedWith(c, res, ch, err)
+		return
+	}
 	id, err := optionalIDQuery(c, "session_id")
 	if err != nil {
 		writeError(c, err)

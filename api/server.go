@@ -174,19 +174,22 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 
 	// Each API route names the query parameters it takes (queryParams),
 	// then decodes its path (decodePathParams) and authenticates.
-	route := func(methods []string, path string, params []string, handler gin.HandlerFunc) {
+	routeWith := func(auth gin.HandlerFunc, methods []string, path string, params []string, handler gin.HandlerFunc) {
 		chain := []gin.HandlerFunc{queryParams(params...), decodePathParams}
 		if !slices.Contains(methods, http.MethodPost) {
 			chain = append(chain, noBody)
 		}
-		r.Match(methods, path, append(chain, h.authenticate, handler)...)
+		r.Match(methods, path, append(chain, auth, handler)...)
+	}
+	route := func(methods []string, path string, params []string, handler gin.HandlerFunc) {
+		routeWith(h.authenticate, methods, path, params, handler)
 	}
 	post, del := []string{http.MethodPost}, []string{http.MethodDelete}
 	ending := []string{"redirect_url"}
 	listing := []string{"status", "limit", "cursor"}
 	route(post, "/sessions", nil, h.signIn)
 	route(getAndHead, "/session", nil, h.whoAmI)
-	route(del, "/session", []string{"session_id", "redirect_url"}, h.signOut)
+	routeWith(h.authenticateSignOut, del, "/session", []string{"session_id", "redirect_url"}, h.signOut)
 	route(getAndHead, "/sessions/:id", nil, h.getSession)
 	route(del, "/sessions/:id", ending, h.endSession)
 	route(getAndHead, "/users/:id/sessions", listing, h.listUserSessions)

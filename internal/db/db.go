@@ -111,16 +111,23 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 
 // lastStatementContext is the context of a transaction's last statement
 // when it travels with the COMMIT (Tx.CommitAfterNext): not cancelled with
-// the request, like a bare COMMIT, and bounded by the request's deadline
-// plus rollbackTimeout (or a minute without one), so a frozen database
+// the request, like a bare COMMIT, and given lastStatementGrace past the
+// request's deadline (or a minute without one), so a frozen database
 // cannot hold it for ever.
 func lastStatementContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(rollbackTimeout))
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(lastStatementGrace))
 }
+
+// lastStatementGrace is how long a last statement and its COMMIT may run
+// past the request's deadline: room for a COMMIT under way to finish, so
+// that the answer says what happened, and less than the rollback bound, so
+// that a request against a frozen database still ends within its timeout
+// plus rollbackTimeout.
+const lastStatementGrace = time.Second
 
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError

@@ -25,8 +25,9 @@ const (
 	selectSessionInScope = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1 AND (user_id = $2 OR client_id = $3)`
 	// FOR NO KEY UPDATE, the lock an UPDATE of the row takes: lockers queue
 	// instead of deadlocking when they go on to update it.
-	lockSessionByID = selectSessionByID + ` FOR NO KEY UPDATE`
-	touchSession    = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
+	lockSessionByID        = selectSessionByID + ` FOR NO KEY UPDATE`
+	lockSessionByTokenHash = selectSessionByTokenHash + ` FOR NO KEY UPDATE`
+	touchSession           = `UPDATE sessions SET last_active_at = $2 WHERE id = $1 AND status = 'active' AND last_active_at < $2`
 )
 
 // auditColumns are the columns every audit row is written with, and
@@ -107,6 +108,10 @@ func (t txStore) LockKnownUser(ctx context.Context, userID string) error {
 
 func (t txStore) LockSession(ctx context.Context, id string) (sessions.Session, error) {
 	return sessionRow(t.tx.QueryRow(ctx, lockSessionByID, id))
+}
+
+func (t txStore) LockSessionByToken(ctx context.Context, h sessions.TokenHash) (sessions.Session, error) {
+	return sessionRow(t.tx.QueryRow(ctx, lockSessionByTokenHash, h[:]))
 }
 
 func (t txStore) LockSessions(ctx context.Context, sel sessions.Selector) error {

@@ -161,6 +161,59 @@ func (s *Service) SignOutInBrowser(ctx context.Context, c Caller, b *Browser, se
 	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
 }
 
+// SignOutToken is SignOutInBrowser without a session ID for the holder of
+// token, who has not been authenticated yet. In single mode it ends the
+// token's session in one transaction that also authenticates: the token's
+// active session is found and row-locked by the same statement, so the
+// sign-out takes two round trips to the database (that one with its BEGIN,
+// then the ending with its COMMIT) instead of a lookup before the
+// transaction. What it decides is what Authenticate followed by
+// SignOutInBrowser decide: an unknown, ended, expired or malformed token is
+// ErrUnauthenticated, a bad redirect URL invalid_redirect_url, and nothing
+// ends. In multi mode, where the sign-out locks the client before the
+// caller's own row, it is exactly those two calls.
+func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (EndResult, CookieChanges, error) {
+	if s.cfg.Mode == ModeMulti {
+		sess, err := s.Authenticate(ctx, token)
+		if err != nil {
+			return EndResult{}, CookieChanges{}, err
+		}
+		return s.SignOutInBrowser(ctx, Holder(sess), b, "", redirectURL)
+	}
+	if !WellFormedToken(token) {
+		return EndResult{}, CookieChanges{}, ErrUnauthenticated
+	}
+	var c Caller
+	var ended []Session
+	var redirect string
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		self, err := tx.LockSessionByToken(ctx, HashToken(token))
+		if errors.Is(err, ErrSessionNotFound) {
+			return ErrUnauthenticated
+		}
+		if err != nil {
+			return err
+		}
+		// The clock after the lock, as in act.
+		now := s.now()
+		if self.asOf(now, s.cfg.InactivityTimeout).Status != StatusActive {
+			return ErrUnauthenticated
+		}
+		c = Holder(self)
+		if redirect, err = checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins); err != nil {
+			return err
+		}
+		tx.CommitAfterNext()
+		ended, err = tx.EndSessions(ctx, Selector{SessionID: self.ID}, c.ending(Ending{At: now, Expiry: s.expiry(now)}))
+		return err
+	})
+	if err != nil {
+		return EndResult{}, CookieChanges{}, err
+	}
+	res := s.endResult(c, ended, redirect)
+	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
+}
+
 // CookiesAfterEnd is what an ending answer does to the cookies of a caller
 // that came with them (b; nil: nothing): every ended account's cookie is
 // cleared; when the caller's own (active) session ended, another live

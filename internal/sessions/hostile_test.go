@@ -46,11 +46,14 @@ type countingTx struct{ s *countingStore }
 
 func (countingTx) CreateClient(context.Context, string, time.Time) error { return nil }
 func (countingTx) CommitAfterNext()                                      {}
-func (countingTx) LockClient(context.Context, string) error              { return nil }
-func (countingTx) ClientExists(context.Context, string) (bool, error)    { return true, nil }
-func (countingTx) LockUser(context.Context, string) error                { return nil }
-func (countingTx) LockKnownUser(context.Context, string) error           { return nil }
-func (countingTx) LockSessions(context.Context, Selector) error          { return nil }
+func (countingTx) LockSessionByToken(context.Context, TokenHash) (Session, error) {
+	return Session{}, ErrSessionNotFound
+}
+func (countingTx) LockClient(context.Context, string) error           { return nil }
+func (countingTx) ClientExists(context.Context, string) (bool, error) { return true, nil }
+func (countingTx) LockUser(context.Context, string) error             { return nil }
+func (countingTx) LockKnownUser(context.Context, string) error        { return nil }
+func (countingTx) LockSessions(context.Context, Selector) error       { return nil }
 func (countingTx) LockSession(context.Context, string) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }

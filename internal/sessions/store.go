@@ -48,6 +48,9 @@ type Tx interface {
 	// until the transaction ends, so no other transaction can end it in the
 	// meantime; ErrSessionNotFound if none.
 	LockSession(ctx context.Context, id string) (Session, error)
+	// LockSessionByToken is SessionByTokenHash inside the transaction,
+	// holding the row lock of the session it returns, as LockSession does.
+	LockSessionByToken(ctx context.Context, h TokenHash) (Session, error)
 	// LockSessions takes the row locks of the active sessions sel selects,
 	// in ID order, until the transaction ends.
 	LockSessions(ctx context.Context, sel Selector) error

@@ -1,0 +1,171 @@
+package sessions
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+// tripStore records the round trips a call makes to the database, as the
+// Postgres store makes them: every statement is one, BEGIN travels with a
+// transaction's first statement, COMMIT with the statement after
+// CommitAfterNext (or on its own after fn). Every lock finds self, the one
+// active session there is.
+type tripStore struct {
+	self  Session
+	trips []string
+}
+
+func (s *tripStore) SessionByTokenHash(context.Context, TokenHash) (Session, error) {
+	s.trips = append(s.trips, "SessionByTokenHash")
+	return s.self, nil
+}
+
+func (s *tripStore) TouchSession(context.Context, string, time.Time) error {
+	s.trips = append(s.trips, "TouchSession")
+	return nil
+}
+
+func (s *tripStore) InTx(_ context.Context, fn func(Tx) error) error {
+	tx := &tripTx{s: s, first: true}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if !tx.committed {
+		s.trips = append(s.trips, "COMMIT")
+	}
+	return nil
+}
+
+type tripTx struct {
+	s                            *tripStore
+	first, commitNext, committed bool
+}
+
+func (t *tripTx) stmt(name string) {
+	if t.first {
+		name, t.first = "BEGIN+"+name, false
+	}
+	if t.commitNext {
+		name, t.commitNext, t.committed = name+"+COMMIT", false, true
+	}
+	t.s.trips = append(t.s.trips, name)
+}
+
+func (t *tripTx) CommitAfterNext() { t.commitNext = true }
+func (t *tripTx) CreateClient(context.Context, string, time.Time) error {
+	t.stmt("CreateClient")
+	return nil
+}
+func (t *tripTx) LockClient(context.Context, string) error { t.stmt("LockClient"); return nil }
+func (t *tripTx) ClientExists(context.Context, string) (bool, error) {
+	t.stmt("ClientExists")
+	return true, nil
+}
+func (t *tripTx) LockUser(context.Context, string) error      { t.stmt("LockUser"); return nil }
+func (t *tripTx) LockKnownUser(context.Context, string) error { t.stmt("LockKnownUser"); return nil }
+func (t *tripTx) LockSession(context.Context, string) (Session, error) {
+	t.stmt("LockSession")
+	return t.s.self, nil
+}
+func (t *tripTx) LockSessionByToken(context.Context, TokenHash) (Session, error) {
+	t.stmt("LockSessionByToken")
+	return t.s.self, nil
+}
+func (t *tripTx) LockSessions(context.Context, Selector) error { t.stmt("LockSessions"); return nil }
+func (t *tripTx) Session(context.Context, string, Scope) (Session, error) {
+	t.stmt("Session")
+	return t.s.self, nil
+}
+func (t *tripTx) ListSessions(context.Context, ListFilter) ([]Session, error) {
+	t.stmt("ListSessions")
+	return nil, nil
+}
+func (t *tripTx) InsertSession(context.Context, Session, TokenHash, string) error {
+	t.stmt("InsertSession")
+	return nil
+}
+func (t *tripTx) InsertSessionOnNewClient(context.Context, Session, TokenHash, string) error {
+	t.stmt("InsertSessionOnNewClient")
+	return nil
+}
+func (t *tripTx) ExpireSessions(context.Context, Selector, Expiry, int) (int, error) {
+	t.stmt("ExpireSessions")
+	return 0, nil
+}
+func (t *tripTx) EndSessions(_ context.Context, _ Selector, e Ending) ([]Session, error) {
+	t.stmt("EndSessions")
+	ended := t.s.self
+	ended.Status, ended.EndedAt = StatusEnded, &e.At
+	return []Session{ended}, nil
+}
+func (t *tripTx) EvictSessions(context.Context, string, int, Ending) ([]Session, error) {
+	t.stmt("EvictSessions")
+	return nil, nil
+}
+func (t *tripTx) DeleteEndedBefore(context.Context, time.Time, int) (int, error) {
+	t.stmt("DeleteEndedBefore")
+	return 0, nil
+}
+
+// TestRoundTrips: what each hot call costs in round trips to the
+// database, statement by statement — the budget of issue 11 (a sign-in on
+// a new client: 2; a plain sign-out in single mode: 2) and the calls next
+// to it.
+func TestRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	token, err := newToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := Session{ID: newID(sessionIDPrefix, now), UserID: "alice", ClientID: newID(clientIDPrefix, now), Status: StatusActive,
+		CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(time.Hour)}
+	for _, c := range []struct {
+		name string
+		mode Mode
+		call func(*Service) error
+		want []string
+	}{
+		{"sign-in on a new client", ModeSingle, func(s *Service) error {
+			_, err := s.SignIn(ctx, Backend("k"), SignInInput{UserID: "bob"})
+			return err
+		}, []string{"BEGIN+LockUser", "InsertSessionOnNewClient+COMMIT"}},
+		{"sign-in on a known client", ModeSingle, func(s *Service) error {
+			_, err := s.SignIn(ctx, Backend("k"), SignInInput{UserID: "bob", ClientID: self.ClientID})
+			return err
+		}, []string{"BEGIN+LockClient", "LockUser", "LockSessions", "EndSessions", "InsertSession+COMMIT"}},
+		{"sign-out by token, single mode", ModeSingle, func(s *Service) error {
+			_, _, err := s.SignOutToken(ctx, token, nil, "")
+			return err
+		}, []string{"BEGIN+LockSessionByToken", "EndSessions+COMMIT"}},
+		{"sign-out by token, multi mode", ModeMulti, func(s *Service) error {
+			_, _, err := s.SignOutToken(ctx, token, nil, "")
+			return err
+		}, []string{"SessionByTokenHash", "BEGIN+LockClient", "LockSessions", "LockSession", "EndSessions+COMMIT"}},
+		{"sign-out of an authenticated holder", ModeSingle, func(s *Service) error {
+			_, err := s.SignOut(ctx, Holder(self), "", "")
+			return err
+		}, []string{"BEGIN+LockSession", "EndSessions+COMMIT"}},
+		{"a backend ends one session", ModeSingle, func(s *Service) error {
+			_, err := s.EndSession(ctx, Backend("k"), self.ID, "")
+			return err
+		}, []string{"BEGIN+Session", "LockSessions", "EndSessions+COMMIT"}},
+		{"a backend signs a user out everywhere", ModeSingle, func(s *Service) error {
+			_, err := s.EndUserSessions(ctx, Backend("k"), "alice", "", "")
+			return err
+		}, []string{"BEGIN+LockKnownUser", "LockSessions", "EndSessions+COMMIT"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := &tripStore{self: self}
+			svc := NewService(store, Config{Mode: c.mode, Lifetime: time.Hour, Now: func() time.Time { return now }})
+			if err := c.call(svc); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(store.trips, c.want) {
+				t.Errorf("round trips %q, want %q", store.trips, c.want)
+			}
+		})
+	}
+}
