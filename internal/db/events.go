@@ -46,24 +46,69 @@ func collectEvents(rows pgx.Rows, err error) ([]sessions.Event, error) {
 		if err := row.Scan(&e.Seq, &sessionID, &old, &e.At, &e.Actor, &snap); err != nil {
 			return e, err
 		}
-		e.At = e.At.UTC()
-		if old != nil {
-			e.OldStatus = sessions.Status(*old)
-		}
-		var s sessionSnapshot
-		if err := json.Unmarshal(snap, &s); err != nil {
-			return e, fmt.Errorf("event %d of %s: session snapshot: %w", e.Seq, sessionID, err)
-		}
-		e.Session = sessions.Session{ID: s.ID, UserID: s.UserID, ClientID: s.ClientID, Status: sessions.Status(s.Status),
-			CreatedAt: s.CreatedAt.UTC(), LastActiveAt: s.LastActiveAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-			UserAgent: s.UserAgent, IPAddress: s.IPAddress, Metadata: s.Metadata}
-		if s.EndedAt != nil {
-			t := s.EndedAt.UTC()
-			e.Session.EndedAt = &t
-		}
-		return e, nil
+		return e, fillEvent(&e, sessionID, old, snap)
 	})
 	return events, mapError(err)
+}
+
+// fillEvent completes an event scanned from its row.
+func fillEvent(e *sessions.Event, sessionID string, old *string, snap []byte) error {
+	e.At = e.At.UTC()
+	if old != nil {
+		e.OldStatus = sessions.Status(*old)
+	}
+	var s sessionSnapshot
+	if err := json.Unmarshal(snap, &s); err != nil {
+		return fmt.Errorf("event %d of %s: session snapshot: %w", e.Seq, sessionID, err)
+	}
+	e.Session = sessions.Session{ID: s.ID, UserID: s.UserID, ClientID: s.ClientID, Status: sessions.Status(s.Status),
+		CreatedAt: s.CreatedAt.UTC(), LastActiveAt: s.LastActiveAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
+		UserAgent: s.UserAgent, IPAddress: s.IPAddress, Metadata: s.Metadata}
+	if s.EndedAt != nil {
+		t := s.EndedAt.UTC()
+		e.Session.EndedAt = &t
+	}
+	return nil
+}
+
+// ClientsEventsAfter reads the next limit committed events above after
+// and returns those of the given clients (nil: of every client), how many
+// it read and the Seq of the last one read (after when none). Only the wanted events' rows
+// carry their session snapshot: a replica with no open stream on the
+// clients of a sign-out of 10,000 sessions reads 10,000 numbers, not
+// 10,000 sessions.
+func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) (events []sessions.Event, read int, last int64, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT commit_seq, $4 OR client_id = ANY($2), session_id, old_status, at, actor,
+			CASE WHEN $4 OR client_id = ANY($2) THEN session END
+		FROM session_events WHERE commit_seq > $1 AND session IS NOT NULL ORDER BY commit_seq LIMIT $3`,
+		after, clients, limit, clients == nil)
+	if err != nil {
+		return nil, 0, after, mapError(err)
+	}
+	defer rows.Close()
+	last = after
+	for rows.Next() {
+		var e sessions.Event
+		var wanted bool
+		var sessionID string
+		var old *string
+		var snap []byte
+		if err := rows.Scan(&e.Seq, &wanted, &sessionID, &old, &e.At, &e.Actor, &snap); err != nil {
+			return nil, 0, after, mapError(err)
+		}
+		read, last = read+1, e.Seq
+		if !wanted {
+			continue
+		}
+		if err := fillEvent(&e, sessionID, old, snap); err != nil {
+			return nil, 0, after, err
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, after, mapError(err)
+	}
+	return events, read, last, nil
 }
 
 // LatestEventSeq returns the commit_seq of the newest committed event, 0

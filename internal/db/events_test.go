@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -217,5 +218,53 @@ func TestCommitNumbersRowsInsertedAroundOtherCommits(t *testing.T) {
 	if !(first < between && between < last) || !(betweenSeq < firstSeq && firstSeq < lastSeq) ||
 		commitSeq(t, ctx, pool, between) != betweenSeq {
 		t.Fatalf("ids %d, %d, %d; commit_seq %d, %d, %d: want the long transaction's rows numbered after the one committed between them", first, between, last, firstSeq, betweenSeq, lastSeq)
+	}
+}
+
+// TestClientsEventsAfter: of the next events, only the listed clients'
+// come back in full, with how many were read and where the read ended;
+// nil lists every client.
+func TestClientsEventsAfter(t *testing.T) {
+	t.Parallel()
+	store := pgtest.NewStore(t)
+	ctx := context.Background()
+	for _, n := range []string{"a1", "b1", "a2", "c1"} {
+		tx, err := store.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		insertEvent(t, ctx, tx, n)
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := store.EventsAfter(ctx, 0, 10)
+	if err != nil || len(all) != 4 {
+		t.Fatalf("EventsAfter: %d events, %v", len(all), err)
+	}
+	clientOf := func(n string) string { return "client_" + n }
+	for _, c := range []struct {
+		name    string
+		clients []string
+		after   int64
+		limit   int
+		want    []string // session IDs
+		read    int
+		last    int64
+	}{
+		{"two clients of four", []string{clientOf("a1"), clientOf("c1")}, 0, 10, []string{"sess_a1", "sess_c1"}, 4, all[3].Seq},
+		{"none listed", []string{}, 0, 10, nil, 4, all[3].Seq},
+		{"every client", nil, 0, 10, []string{"sess_a1", "sess_b1", "sess_a2", "sess_c1"}, 4, all[3].Seq},
+		{"a limit ends the read", []string{clientOf("c1")}, 0, 2, nil, 2, all[1].Seq},
+		{"after the last", nil, all[3].Seq, 10, nil, 0, all[3].Seq},
+	} {
+		events, read, last, err := store.ClientsEventsAfter(ctx, c.clients, c.after, c.limit)
+		var got []string
+		for _, e := range events {
+			got = append(got, e.Session.ID)
+		}
+		if err != nil || !slices.Equal(got, c.want) || read != c.read || last != c.last {
+			t.Errorf("%s: %v, read %d, last %d, %v; want %v, %d, %d", c.name, got, read, last, err, c.want, c.read, c.last)
+		}
 	}
 }

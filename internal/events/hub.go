@@ -32,6 +32,10 @@ type Log interface {
 	EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error)
 	// ClientEventsAfter is EventsAfter for the sessions of one client.
 	ClientEventsAfter(ctx context.Context, clientID string, after int64, limit int) ([]sessions.Event, error)
+	// ClientsEventsAfter reads the next limit events above after and
+	// returns those of the given clients (nil: of every client), how many
+	// it read, and the Seq of the last one read (after when none).
+	ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) (events []sessions.Event, read int, last int64, err error)
 }
 
 // Listener waits for the notification of a commit.
@@ -277,34 +281,70 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // readNew reads every event past the cursor and fans it out.
 func (h *Hub) readNew(ctx context.Context) error {
-	for {
+	for attempt := 1; ; attempt++ {
+		// Only the events of clients with an open stream are read in full.
+		// A stream that opens on another client while the read is under
+		// way would miss its events, so then the same events are read
+		// again with it listed (and, should streams keep opening, with
+		// every client from the third attempt on).
 		h.mu.Lock()
 		cursor := h.cursor
+		var clients []string
+		if attempt < 3 {
+			clients = make([]string, 0, len(h.clients))
+			for c := range h.clients {
+				clients = append(clients, c)
+			}
+		}
 		h.mu.Unlock()
-		batch, err := h.cfg.Log.EventsAfter(ctx, cursor, readBatch)
+		batch, read, last, err := h.cfg.Log.ClientsEventsAfter(ctx, clients, cursor, readBatch)
 		if err != nil {
 			return err
 		}
-		if len(batch) == 0 {
+		if read == 0 {
 			return nil
 		}
 		h.mu.Lock()
-		if h.cursor == cursor { // only Run moves the cursor; a check, not a race
-			for _, e := range batch {
-				for sub := range h.clients[e.Session.ClientID] {
-					sub.offer(e)
-				}
+		if h.cursor != cursor || !h.onlyClientsOf(clients) { // only Run moves the cursor; a check, not a race
+			h.mu.Unlock()
+			continue
+		}
+		for _, e := range batch {
+			for sub := range h.clients[e.Session.ClientID] {
+				sub.offer(e)
 			}
-			h.cursor = batch[len(batch)-1].Seq
-			for w := range h.watches {
-				signal(w)
-			}
+		}
+		h.cursor = last
+		for w := range h.watches {
+			signal(w)
 		}
 		h.mu.Unlock()
-		if len(batch) < readBatch {
+		if read < readBatch {
 			return nil
 		}
+		attempt = 0
 	}
+}
+
+// onlyClientsOf reports whether every client with an open stream is in
+// listed (nil: every client). Called with h.mu.
+func (h *Hub) onlyClientsOf(listed []string) bool {
+	if listed == nil {
+		return true
+	}
+	if len(h.clients) > len(listed) {
+		return false
+	}
+	in := make(map[string]struct{}, len(listed))
+	for _, c := range listed {
+		in[c] = struct{}{}
+	}
+	for c := range h.clients {
+		if _, ok := in[c]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Watch returns a channel that receives a value whenever new events have

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +47,23 @@ func (l *memLog) ClientEventsAfter(_ context.Context, clientID string, after int
 		}
 	}
 	return out, nil
+}
+
+func (l *memLog) ClientsEventsAfter(_ context.Context, clients []string, after int64, limit int) ([]sessions.Event, int, int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []sessions.Event
+	read, last := 0, after
+	for _, e := range l.events {
+		if e.Seq <= after || read == limit {
+			continue
+		}
+		read, last = read+1, e.Seq
+		if clients == nil || slices.Contains(clients, e.Session.ClientID) {
+			out = append(out, e)
+		}
+	}
+	return out, read, last, nil
 }
 
 // TestStreamThatFallsBehindCatchesUp: a stream whose queue (2 events)
@@ -102,5 +120,70 @@ func TestStreamThatFallsBehindCatchesUp(t *testing.T) {
 	hub.Close()
 	if _, err := s.Next(ctx, 5*time.Second); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+// duringRead is a memLog that runs a function once, inside a read of the
+// Hub's that does not list a given client, before the read looks at the
+// table.
+type duringRead struct {
+	*memLog
+	client string
+	once   sync.Once
+	fn     func()
+}
+
+func (l *duringRead) ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) ([]sessions.Event, int, int64, error) {
+	if clients != nil && !slices.Contains(clients, l.client) {
+		l.once.Do(l.fn)
+	}
+	return l.memLog.ClientsEventsAfter(ctx, clients, after, limit)
+}
+
+// TestStreamOpenedDuringAReadMissesNothing: the Hub reads only the events
+// of clients with open streams. A stream that opens on another client
+// while such a read is under way, followed by an event of its client that
+// the read sees, still gets that event.
+func TestStreamOpenedDuringAReadMissesNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &duringRead{memLog: &memLog{}, client: "late"}
+	hub := NewHub(HubConfig{
+		Log:                  log,
+		Listen:               func(context.Context) (Listener, error) { return nil, errors.New("no LISTEN here") },
+		FallbackPollInterval: 5 * time.Millisecond,
+	})
+	opened := make(chan *Stream, 1)
+	log.fn = func() {
+		s, err := hub.Open(ctx, sessions.Session{ClientID: "late"}, 0, false)
+		if err != nil {
+			t.Error(err)
+			close(opened)
+			return
+		}
+		log.add("late", 1)
+		opened <- s
+	}
+	go hub.Run(ctx)
+	// Wait until the Hub is ready, then give it something to read.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s, err := hub.Open(ctx, sessions.Session{ClientID: "early"}, 0, false)
+		if err == nil {
+			defer s.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	log.add("early", 1)
+	s, ok := <-opened
+	if !ok {
+		t.FailNow()
+	}
+	defer s.Close()
+	e, err := s.Next(ctx, 5*time.Second)
+	if err != nil || e.Session.ClientID != "late" || e.Seq != 2 {
+		t.Fatalf("Next: %+v, %v; want the late client's event 2", e, err)
 	}
 }
