@@ -542,6 +542,9 @@ type ClientInterface interface {
 	// a new active cookie) or the active cookie is cleared (`Max-Age=0`).
 	// Multi mode without `session_id` ("sign out of all accounts") clears
 	// the active cookie and every account cookie the request carried.
+	// Like every ending, it is all or nothing: a client that hangs up
+	// before the sessions are locked ends nothing; once they are, the
+	// ending commits even if the client is gone.
 	//
 	// Corresponds with DELETE /session (the `SignOut` operationId).
 	SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -770,6 +773,9 @@ func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (
 // a new active cookie) or the active cookie is cleared (`Max-Age=0`).
 // Multi mode without `session_id` ("sign out of all accounts") clears
 // the active cookie and every account cookie the request carried.
+// Like every ending, it is all or nothing: a client that hangs up
+// before the sessions are locked ends nothing; once they are, the
+// ending commits even if the client is gone.
 //
 // Corresponds with DELETE /session (the `SignOut` operationId).
 func (c *Client) SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1825,6 +1831,9 @@ type ClientWithResponsesInterface interface {
 	// a new active cookie) or the active cookie is cleared (`Max-Age=0`).
 	// Multi mode without `session_id` ("sign out of all accounts") clears
 	// the active cookie and every account cookie the request carried.
+	// Like every ending, it is all or nothing: a client that hangs up
+	// before the sessions are locked ends nothing; once they are, the
+	// ending commits even if the client is gone.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3755,6 +3764,9 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 // a new active cookie) or the active cookie is cleared (`Max-Age=0`).
 // Multi mode without `session_id` ("sign out of all accounts") clears
 // the active cookie and every account cookie the request carried.
+// Like every ending, it is all or nothing: a client that hangs up
+// before the sessions are locked ends nothing; once they are, the
+// ending commits even if the client is gone.
 //
 // Returns a wrapper object for the known response body format(s).
 //

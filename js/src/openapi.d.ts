@@ -61,6 +61,9 @@ export interface paths {
          *     a new active cookie) or the active cookie is cleared (`Max-Age=0`).
          *     Multi mode without `session_id` ("sign out of all accounts") clears
          *     the active cookie and every account cookie the request carried.
+         *     Like every ending, it is all or nothing: a client that hangs up
+         *     before the sessions are locked ends nothing; once they are, the
+         *     ending commits even if the client is gone.
          */
         delete: operations["signOut"];
         options?: never;
