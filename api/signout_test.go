@@ -1,10 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/api"
+	"github.com/sessiond/sessiond/internal/sessions"
 )
 
 // world is the cast of most sign-out tests: alice on two devices, bob on
@@ -329,4 +334,44 @@ func TestEmptyIDParameterIsRejected(t *testing.T) {
 	e.do(t, http.MethodDelete, "/session?session_id=", bearer(w.aliceHere.Token), nil).
 		wantProblem(t, http.StatusBadRequest, "invalid_id")
 	e.wantActive(t, w.aliceHere, w.aliceThere, w.bobHere, w.carol)
+}
+
+// TestSignOutCountsAsActivity: a plain sign-out (DELETE /session) is a use
+// of the session like any other request: when the once-a-minute activity
+// write is due, the ended session says it was last active at the sign-out
+// — in the answer and as stored — in both modes, whichever way the token
+// is checked; when it is not due, last_active_at stays.
+func TestSignOutCountsAsActivity(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []struct {
+		name string
+		opt  func(*sessions.Config, *api.Config)
+	}{{"single", func(*sessions.Config, *api.Config) {}}, {"multi", multiMode}} {
+		for _, c := range []struct {
+			name    string
+			after   time.Duration
+			touched bool
+		}{{"activity due", 2 * time.Minute, true}, {"activity not due", 10 * time.Second, false}} {
+			t.Run(mode.name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t, mode.opt)
+				s := e.mustSignIn(t, "alice", "")
+				signedInAt := e.Clock.Now()
+				e.Clock.Advance(c.after)
+				var ended endAnswer
+				e.do(t, http.MethodDelete, "/session", bearer(s.Token), nil).decode(t, &ended)
+				want := signedInAt
+				if c.touched {
+					want = e.Clock.Now()
+				}
+				if len(ended.Ended) != 1 || !ended.Ended[0].LastActiveAt.Equal(want) {
+					t.Fatalf("ended %+v; want %s last active at %s", ended.Ended, s.ID, want)
+				}
+				var stored time.Time
+				if err := e.Store.Pool().QueryRow(context.Background(), `SELECT last_active_at FROM sessions WHERE id = $1`, s.ID).Scan(&stored); err != nil || !stored.Equal(want) {
+					t.Errorf("stored last_active_at %s (%v), want %s", stored, err, want)
+				}
+			})
+		}
+	}
 }

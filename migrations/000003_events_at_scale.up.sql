@@ -24,6 +24,13 @@
 --    (a session's ending row is what it still is at commit: a terminal
 --    status never changes). The trigger fills them in only for rows
 --    written without (older binaries during a rolling upgrade).
+--
+-- What this relies on, and sessiond never does: a transaction that makes
+-- the trigger IMMEDIATE (SET CONSTRAINTS ... IMMEDIATE) or sets
+-- sessiond.events_sequenced itself gets only its first statement's rows
+-- numbered, and the rest would never reach a stream or a webhook (000002
+-- numbered such stragglers at the next commit). Write session_events
+-- only through sessiond.
 DROP TRIGGER session_events_sequence ON session_events;
 
 CREATE OR REPLACE FUNCTION session_events_sequence() RETURNS trigger

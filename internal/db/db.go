@@ -87,9 +87,7 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	// broken, so a failed rollback cannot hand an open one to the next
 	// caller.
 	defer conn.Release()
-	lastCtx, cancelLast := lastStatementContext(ctx)
-	defer cancelLast()
-	tx := &pipelinedTx{conn: conn, commitCtx: lastCtx}
+	tx := &pipelinedTx{conn: conn}
 	defer func() {
 		// A no-op after Commit. Bounded, so a frozen database cannot hold
 		// the request past its deadline; pgx closes the connection when
@@ -110,24 +108,19 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 }
 
 // lastStatementContext is the context of a transaction's last statement
-// when it travels with the COMMIT (Tx.CommitAfterNext): not cancelled with
-// the request, like a bare COMMIT, and given lastStatementGrace past the
-// request's deadline (or a minute without one), so a frozen database
-// cannot hold it for ever.
+// when it travels with the COMMIT (Tx.CommitAfterNext), made when the two
+// are sent: not cancelled with the request, like a bare COMMIT, and given
+// until the request's deadline or rollbackTimeout from now, whichever is
+// later — as long as a bare COMMIT after it would have had — so that a
+// frozen database cannot hold it for ever and a request against one still
+// ends within its timeout plus rollbackTimeout.
 func lastStatementContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(rollbackTimeout)
+	if d, ok := ctx.Deadline(); ok && d.After(deadline) {
+		deadline = d
 	}
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(lastStatementGrace))
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 }
-
-// lastStatementGrace is how long a last statement and its COMMIT may run
-// past the request's deadline: room for a COMMIT under way to finish, so
-// that the answer says what happened, and less than the rollback bound, so
-// that a request against a frozen database still ends within its timeout
-// plus rollbackTimeout.
-const lastStatementGrace = time.Second
 
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError

@@ -203,11 +203,16 @@ func endAndAudit(update string, actorArg int) string {
 func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessions.Ending) ([]sessions.Session, error) {
 	w := where{args: []any{e.OwnClientID, string(e.Status), e.At}}
 	w.addSelector(sel)
+	touch := ""
+	if e.ActiveID != "" {
+		w.args = append(w.args, e.ActiveID)
+		touch = fmt.Sprintf(`, last_active_at = CASE WHEN id = $%d THEN GREATEST(last_active_at, $3) ELSE last_active_at END`, len(w.args))
+	}
 	if e.Expiry.Now.IsZero() {
 		w.args = append(w.args, e.Actor)
 		update := fmt.Sprintf(`UPDATE sessions
-		SET status = CASE WHEN client_id = $1 THEN 'ended' ELSE $2::text END, ended_at = $3
-		WHERE %s`, w)
+		SET status = CASE WHEN client_id = $1 THEN 'ended' ELSE $2::text END, ended_at = $3%s
+		WHERE %s`, touch, w)
 		return collectSessions(t.tx.Query(ctx, endAndAudit(update, len(w.args)), w.args...))
 	}
 	// Expiry folded in: one statement decides, row by row, whether the
@@ -218,7 +223,7 @@ func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessi
 	return collectSessions(t.tx.Query(ctx, fmt.Sprintf(`WITH ended AS (
 		UPDATE sessions
 		SET status = CASE WHEN %[2]s THEN 'expired' WHEN client_id = $1 THEN 'ended' ELSE $2::text END,
-			ended_at = CASE WHEN %[2]s THEN %[3]s ELSE $3 END
+			ended_at = CASE WHEN %[2]s THEN %[3]s ELSE $3 END%[10]s
 		WHERE %[1]s
 		RETURNING %[4]s, status = 'expired' AS expired
 	), audit AS (
@@ -226,7 +231,7 @@ func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessi
 		SELECT id, 'active', status, CASE WHEN expired THEN %[7]s ELSE ended_at END,
 			CASE WHEN expired THEN $%[6]d ELSE $%[5]d END, client_id, %[9]s FROM ended
 	)
-	SELECT %[4]s FROM ended WHERE NOT expired ORDER BY id DESC`, w, past, endedAt, sessionColumns, actor, system, now, auditColumns, snapshot), w.args...))
+	SELECT %[4]s FROM ended WHERE NOT expired ORDER BY id DESC`, w, past, endedAt, sessionColumns, actor, system, now, auditColumns, snapshot, touch), w.args...))
 }
 
 func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e sessions.Ending) ([]sessions.Session, error) {

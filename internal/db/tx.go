@@ -22,10 +22,10 @@ import (
 type pipelinedTx struct {
 	conn  *pgxpool.Conn
 	begun bool
-	// commitAfterNext: the next statement goes out with COMMIT behind it,
-	// under commitCtx; committed is set once that COMMIT succeeded.
+	// commitAfterNext: the next statement goes out with COMMIT behind it
+	// (under lastStatementContext); committed is set once that COMMIT
+	// succeeded.
 	commitAfterNext bool
-	commitCtx       context.Context
 	committed       bool
 }
 
@@ -52,19 +52,20 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 		t.begun = true
 	}
 	b.Queue(sql, args...)
-	r := &batchResults{tx: t}
+	r := &batchResults{tx: t, cancel: func() {}}
 	if t.commitAfterNext {
 		t.commitAfterNext = false
 		b.Queue("commit")
 		r.commit = true
 		// The statement and its COMMIT are not cut off by the request's
 		// context, for the reason Store.runTx gives for a COMMIT.
-		ctx = t.commitCtx
+		ctx, r.cancel = lastStatementContext(ctx)
 	}
 	r.BatchResults = t.conn.SendBatch(ctx, b)
 	if begin {
 		if _, err := r.BatchResults.Exec(); err != nil {
-			_ = r.BatchResults.Close()
+			r.commit = false // nothing after a failed BEGIN ran
+			_ = r.Close()
 			return nil, true, err
 		}
 	}
@@ -116,6 +117,7 @@ type batchResults struct {
 	pgx.BatchResults
 	tx     *pipelinedTx
 	commit bool
+	cancel context.CancelFunc // of the last statement's context
 }
 
 func (r *batchResults) Close() error {
@@ -131,7 +133,9 @@ func (r *batchResults) Close() error {
 			r.tx.committed, r.tx.begun = true, false
 		}
 	}
-	return errors.Join(err, r.BatchResults.Close())
+	err = errors.Join(err, r.BatchResults.Close())
+	r.cancel()
+	return err
 }
 
 // Commit ends the transaction. A COMMIT of a transaction that an earlier

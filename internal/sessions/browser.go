@@ -203,8 +203,13 @@ func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, re
 		if redirect, err = checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins); err != nil {
 			return err
 		}
+		ending := c.ending(Ending{At: now, Expiry: s.expiry(now)})
+		if now.Sub(self.LastActiveAt) >= s.activityInterval() {
+			// The activity Authenticate would have written first.
+			ending.ActiveID = self.ID
+		}
 		tx.CommitAfterNext()
-		ended, err = tx.EndSessions(ctx, Selector{SessionID: self.ID}, c.ending(Ending{At: now, Expiry: s.expiry(now)}))
+		ended, err = tx.EndSessions(ctx, Selector{SessionID: self.ID}, ending)
 		return err
 	})
 	if err != nil {

@@ -81,8 +81,10 @@ type Tx interface {
 	EvictSessions(ctx context.Context, userID string, keep int, e Ending) ([]Session, error)
 	// CommitAfterNext makes the next statement the transaction's last: its
 	// COMMIT goes out with it, in the same round trip, and it is not
-	// cancelled with ctx (a COMMIT never is). fn returns right after it;
-	// the transaction is committed if the statement succeeded.
+	// cancelled with ctx (a COMMIT never is). The transaction is committed
+	// if the statement succeeds in the database, whatever happens after, so
+	// fn must return right after it, and only statements whose answer
+	// cannot fail to be read (the store's own fixed ones) may follow it.
 	CommitAfterNext()
 	// DeleteEndedBefore deletes at most limit sessions that ended before t,
 	// and clients left with no session that were created before t.
@@ -116,6 +118,10 @@ type Ending struct {
 	OwnClientID string
 	At          time.Time
 	Actor       string
+	// ActiveID, when set, is the session whose use this ending is: its
+	// last_active_at becomes At if that is later, as authenticating it
+	// would have recorded.
+	ActiveID string
 	// Expiry, when its Now is set, folds expiry into the same statement:
 	// a selected session already past a bound at Expiry.Now is marked
 	// expired (at that bound, by the system actor, as ExpireSessions
