@@ -187,17 +187,9 @@ func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, re
 	var ended []Session
 	var redirect string
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		self, err := tx.LockSessionByToken(ctx, HashToken(token))
-		if errors.Is(err, ErrSessionNotFound) {
-			return ErrUnauthenticated
-		}
+		self, now, err := s.stillLive(tx.LockSessionByToken(ctx, HashToken(token)))
 		if err != nil {
 			return err
-		}
-		// The clock after the lock, as in act.
-		now := s.now()
-		if self.asOf(now, s.cfg.InactivityTimeout).Status != StatusActive {
-			return ErrUnauthenticated
 		}
 		c = Holder(self)
 		if redirect, err = checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins); err != nil {

@@ -444,19 +444,30 @@ func (s *Service) act(ctx context.Context, c Caller, lock func(Tx) error, fn fun
 		if c.IsBackend() {
 			return fn(tx, s.now())
 		}
-		self, err := tx.LockSession(ctx, c.Session.ID)
-		if errors.Is(err, ErrSessionNotFound) {
-			return ErrUnauthenticated
-		}
+		_, now, err := s.stillLive(tx.LockSession(ctx, c.Session.ID))
 		if err != nil {
 			return err
 		}
-		now := s.now()
-		if self.asOf(now, s.cfg.InactivityTimeout).Status != StatusActive {
-			return ErrUnauthenticated
-		}
 		return fn(tx, now)
 	})
+}
+
+// stillLive takes what locking the holder's own session in the
+// transaction returned, and reads the clock — after the lock, so that the
+// action's times follow commit order. A session that is gone, ended or
+// past a bound by then is ErrUnauthenticated.
+func (s *Service) stillLive(self Session, err error) (Session, time.Time, error) {
+	if errors.Is(err, ErrSessionNotFound) {
+		return Session{}, time.Time{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Session{}, time.Time{}, err
+	}
+	now := s.now()
+	if self.asOf(now, s.cfg.InactivityTimeout).Status != StatusActive {
+		return Session{}, time.Time{}, ErrUnauthenticated
+	}
+	return self, now, nil
 }
 
 var errInvalidSessionID = &Error{Code: CodeInvalidID, Message: "Not a session ID (sess_ followed by 26 base32 characters)."}
