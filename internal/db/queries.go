@@ -97,6 +97,30 @@ func (t txStore) LockUser(ctx context.Context, userID string) error {
 	return err
 }
 
+func (t txStore) LockSignIn(ctx context.Context, clientID, userID string) error {
+	// Each lock's CTE reads the one before it, so Postgres takes them in
+	// LockClient, LockUser, LockSessions order, as the separate
+	// statements did: the user's row only once the client's is held, the
+	// sessions' only once both are. The sessions' CTE is read to its end
+	// (a CTE no one reads is never run), which takes every row lock.
+	var clients, locked int
+	err := t.tx.QueryRow(ctx, `WITH client AS (
+		SELECT id FROM clients WHERE id = $1 FOR UPDATE
+	), lock_user AS (
+		INSERT INTO session_users (user_id) SELECT $2 FROM client
+		ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
+		RETURNING user_id
+	), client_sessions AS (
+		SELECT id FROM sessions WHERE client_id = $1 AND status = 'active' AND EXISTS (SELECT 1 FROM lock_user)
+		ORDER BY id FOR NO KEY UPDATE
+	)
+	SELECT (SELECT count(*) FROM client), (SELECT count(*) FROM client_sessions)`, clientID, userID).Scan(&clients, &locked)
+	if err == nil && clients == 0 {
+		return sessions.ErrClientNotFound
+	}
+	return err
+}
+
 func (t txStore) LockKnownUser(ctx context.Context, userID string) error {
 	var one int
 	err := t.tx.QueryRow(ctx, `SELECT 1 FROM session_users WHERE user_id = $1 FOR UPDATE`, userID).Scan(&one)

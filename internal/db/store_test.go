@@ -1355,3 +1355,67 @@ func TestCommitAfterNext(t *testing.T) {
 		noneInTx(t)
 	})
 }
+
+// TestLockSignIn: on an unknown client nothing is locked or made; on a
+// known one the client's row, the user's lock row and the rows of the
+// client's active sessions are held until the transaction ends.
+func TestLockSignIn(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	err := s.InTx(ctx, func(tx sessions.Tx) error { return tx.LockSignIn(ctx, newClientID(), "nobody") })
+	if !errors.Is(err, sessions.ErrClientNotFound) {
+		t.Fatalf("unknown client: %v, want ErrClientNotFound", err)
+	}
+	if exists(t, s, "session_users", "nobody") {
+		t.Error("a lock row was made for a sign-in on an unknown client")
+	}
+
+	c := mustClient(t, s)
+	alice := mustSession(t, s, "alice", c, t0)
+	elsewhere := mustSession(t, s, "alice", mustClient(t, s), t0)
+	held := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx sessions.Tx) error {
+			if err := tx.LockSignIn(ctx, c, "bob"); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	for _, c := range []struct {
+		what, sql string
+		arg       string
+		locked    bool
+	}{
+		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
+		// bob's row is new and not committed: another sign-in's insert
+		// waits on its key.
+		{"the user's lock row", `INSERT INTO session_users VALUES ($1) ON CONFLICT DO NOTHING`, "bob", true},
+		{"a session on the client", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, alice.ID, true},
+		{"a session elsewhere", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, elsewhere.ID, false},
+	} {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A lock that would be waited for fails after 100 ms (55P03).
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '100ms'`); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, c.sql, c.arg)
+		_ = tx.Rollback(ctx)
+		var pgErr *pgconn.PgError
+		if got := errors.As(err, &pgErr) && pgErr.Code == "55P03"; got != c.locked {
+			t.Errorf("%s: locked %v (%v), want %v", c.what, got, err, c.locked)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

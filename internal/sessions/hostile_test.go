@@ -53,6 +53,7 @@ func (countingTx) LockClient(context.Context, string) error           { return n
 func (countingTx) ClientExists(context.Context, string) (bool, error) { return true, nil }
 func (countingTx) LockUser(context.Context, string) error             { return nil }
 func (countingTx) LockKnownUser(context.Context, string) error        { return nil }
+func (countingTx) LockSignIn(context.Context, string, string) error   { return nil }
 func (countingTx) LockSessions(context.Context, Selector) error       { return nil }
 func (countingTx) LockSession(context.Context, string) (Session, error) {
 	return Session{}, ErrSessionNotFound

@@ -121,21 +121,19 @@ func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInR
 	var sess Session
 	var ended []Ended
 	lock := func(tx Tx) error {
+		// The client, the user, and the sessions this sign-in may replace
+		// (so that an action one of them is taking commits before the
+		// clock is read); on a new client only the user.
+		var err error
 		if in.ClientID != "" {
-			if err := tx.LockClient(ctx, in.ClientID); err != nil {
-				return err
-			}
+			err = tx.LockSignIn(ctx, in.ClientID, in.UserID)
+		} else {
+			err = tx.LockUser(ctx, in.UserID)
 		}
-		if err := tx.LockUser(ctx, in.UserID); err != nil {
+		if err != nil {
 			return err
 		}
-		// The sessions this sign-in may replace or evict, so that an
-		// action one of them is taking commits before the clock is read.
-		if in.ClientID != "" {
-			if err := tx.LockSessions(ctx, Selector{ClientID: in.ClientID}); err != nil {
-				return err
-			}
-		}
+		// And those it may evict.
 		if s.cfg.MaxSessionsPerUser > 0 {
 			return tx.LockSessions(ctx, Selector{UserID: in.UserID})
 		}

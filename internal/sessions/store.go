@@ -40,6 +40,12 @@ type Tx interface {
 	// LockUser takes the user's lock row until the transaction ends,
 	// serialising sign-ins of one user; the row is made on first use.
 	LockUser(ctx context.Context, userID string) error
+	// LockSignIn takes, in one statement and in this order, what a
+	// sign-in on an existing client locks: the client's row, the user's
+	// lock row (made on first use) and the rows of the client's active
+	// sessions; ErrClientNotFound, with nothing else locked, if the client
+	// does not exist.
+	LockSignIn(ctx context.Context, clientID, userID string) error
 	// LockKnownUser takes the user's lock row if there is one. A user
 	// without one has never signed in, and a first sign-in that makes it
 	// concurrently is simply ordered after this transaction.
