@@ -232,15 +232,11 @@ func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessi
 		w.args = append(w.args, e.ActiveID)
 		touch = fmt.Sprintf(`, last_active_at = CASE WHEN id = $%d THEN GREATEST(last_active_at, $3) ELSE last_active_at END`, len(w.args))
 	}
-	if e.Expiry.Now.IsZero() {
-		w.args = append(w.args, e.Actor)
-		update := fmt.Sprintf(`UPDATE sessions
-		SET status = CASE WHEN client_id = $1 THEN 'ended' ELSE $2::text END, ended_at = $3%s
-		WHERE %s`, touch, w)
-		return collectSessions(t.tx.Query(ctx, endAndAudit(update, len(w.args)), w.args...))
-	}
 	// Expiry folded in: one statement decides, row by row, whether the
-	// session is past a bound (expired, by the system) or ends now.
+	// session is past a bound (expired, by the system) or ends now. With
+	// a zero Expiry no session is past one. (RETURNING sees the new row,
+	// whose bounds are the old ones: only last_active_at may move, and
+	// only forward, on the caller's own session, which is not past one.)
 	endedAt, past, now := w.expiryTerms(e.Expiry)
 	w.args = append(w.args, e.Actor, sessions.SystemActor)
 	actor, system := len(w.args)-1, len(w.args)
@@ -249,7 +245,7 @@ func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessi
 		SET status = CASE WHEN %[2]s THEN 'expired' WHEN client_id = $1 THEN 'ended' ELSE $2::text END,
 			ended_at = CASE WHEN %[2]s THEN %[3]s ELSE $3 END%[10]s
 		WHERE %[1]s
-		RETURNING %[4]s, status = 'expired' AS expired
+		RETURNING %[4]s, %[2]s AS expired
 	), audit AS (
 		INSERT INTO session_events (%[8]s)
 		SELECT id, 'active', status, CASE WHEN expired THEN %[7]s ELSE ended_at END,

@@ -128,10 +128,10 @@ type Ending struct {
 	// last_active_at becomes At if that is later, as authenticating it
 	// would have recorded.
 	ActiveID string
-	// Expiry, when its Now is set, folds expiry into the same statement:
-	// a selected session already past a bound at Expiry.Now is marked
-	// expired (at that bound, by the system actor, as ExpireSessions
-	// would) instead of ended, and is not returned.
+	// Expiry folds expiry into the same statement: a selected session
+	// already past a bound at Expiry.Now is marked expired (at that bound,
+	// by the system actor, as ExpireSessions would) instead of ended, and
+	// is not returned. A zero Expiry finds no session past a bound.
 	Expiry Expiry
 }
 
