@@ -16,7 +16,8 @@ import (
 // begins.
 //
 // Once the first statement has gone out, every call goes straight to the
-// connection; Commit and Rollback end the transaction. The connection goes
+// connection, except the one after CommitAfterNext, which goes out with
+// the COMMIT; Commit and Rollback end a transaction still open. The connection goes
 // back to the pool only through Store.runTx, which destroys it unless it
 // is idle and out of any transaction (pgxpool's Release checks).
 type pipelinedTx struct {
