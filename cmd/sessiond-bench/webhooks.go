@@ -102,7 +102,8 @@ func (r *benchReceiver) finish(ctx context.Context, dbURL string, logf func(stri
 	defer conn.Close(ctx)
 	// Every event after the newest one before sessiond started is the run's.
 	var events int64
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM session_events WHERE commit_seq > $1`, startPosition).Scan(&events); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM session_events e JOIN session_event_commits c ON c.txn = e.txn
+		WHERE c.first_seq + (e.id - c.first_id) > $1`, startPosition).Scan(&events); err != nil {
 		return nil, err
 	}
 	phasesDone := time.Now()
@@ -136,5 +137,5 @@ func readStartPosition(ctx context.Context, dbURL string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	return conn.QueryRow(ctx, `SELECT COALESCE(max(commit_seq), 0) FROM session_events`).Scan(&startPosition)
+	return conn.QueryRow(ctx, `SELECT COALESCE(max(last_seq), 0) FROM session_event_commits`).Scan(&startPosition)
 }

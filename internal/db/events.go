@@ -16,10 +16,29 @@ import (
 // notifies (migrations/000002_events.up.sql).
 const EventsChannel = "sessiond_session_events"
 
-const eventColumns = `commit_seq, session_id, old_status, at, actor, session`
+// Committed events in commit order. Each committing transaction writes
+// one row to session_event_commits with the range of numbers its events
+// take (migrations/000004_events_per_commit.up.sql); an event's Seq is
+// its commit's first_seq plus its id's offset from the commit's first id.
+// In these statements $1 is the position to read after and the last
+// parameter the limit.
+const (
+	eventSeq     = `c.first_seq + (e.id - c.first_id)`
+	eventColumns = eventSeq + `, e.session_id, e.old_status, e.at, e.actor, e.session`
+	// The commits past $1 in order, each with its events past $1 in id
+	// order. The LATERAL limit bounds what one large commit costs a read
+	// of limit events; the ORDER BY then sorts at most that many per
+	// commit.
+	eventsAfter = ` FROM session_event_commits c, LATERAL (
+		SELECT * FROM session_events e
+		WHERE e.txn = c.txn AND e.id > c.first_id + ($1 - c.first_seq) AND e.session IS NOT NULL
+		ORDER BY e.id LIMIT $%[1]d) e
+	WHERE c.last_seq > $1 ORDER BY c.last_seq, e.id LIMIT $%[1]d`
+	latestEventSeq = `SELECT COALESCE(max(last_seq), 0) FROM session_event_commits`
+)
 
-// sessionSnapshot is the session object the commit trigger stores with
-// each event.
+// sessionSnapshot is the session object each event row carries (the
+// snapshot the writing statement builds, queries.go).
 type sessionSnapshot struct {
 	ID           string          `json:"id"`
 	UserID       string          `json:"user_id"`
@@ -78,10 +97,9 @@ func fillEvent(e *sessions.Event, sessionID string, old *string, snap []byte) er
 // clients of a sign-out of 10,000 sessions reads 10,000 numbers, not
 // 10,000 sessions.
 func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) (events []sessions.Event, read int, last int64, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT commit_seq, $4 OR client_id = ANY($2), session_id, old_status, at, actor,
-			CASE WHEN $4 OR client_id = ANY($2) THEN session END
-		FROM session_events WHERE commit_seq > $1 AND session IS NOT NULL ORDER BY commit_seq LIMIT $3`,
-		after, clients, limit, clients == nil)
+	rows, err := s.pool.Query(ctx, `SELECT `+eventSeq+`, $3 OR e.client_id = ANY($2), e.session_id, e.old_status, e.at, e.actor,
+			CASE WHEN $3 OR e.client_id = ANY($2) THEN e.session END`+fmt.Sprintf(eventsAfter, 4),
+		after, clients, clients == nil, limit)
 	if err != nil {
 		return nil, 0, after, mapError(err)
 	}
@@ -111,34 +129,38 @@ func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after 
 	return events, read, last, nil
 }
 
-// LatestEventSeq returns the commit_seq of the newest committed event, 0
-// when there is none.
+// LatestEventSeq returns the highest number a committed event has, or
+// its commit has reserved, 0 when there is none: every event committed
+// later has a higher Seq.
 func (s *Store) LatestEventSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	err := s.pool.QueryRow(ctx, `SELECT COALESCE(max(commit_seq), 0) FROM session_events`).Scan(&seq)
+	err := s.pool.QueryRow(ctx, latestEventSeq).Scan(&seq)
 	return seq, mapError(err)
 }
 
-// EventsAfter returns at most limit committed events with a commit_seq
-// above after, in commit order. Rows of events whose snapshot is missing
+// EventsAfter returns at most limit committed events with a Seq above
+// after, in commit order. Rows of events whose snapshot is missing
 // (written before the events migration, of sessions since deleted) are
 // skipped.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error) {
-	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+` FROM session_events
-		WHERE commit_seq > $1 AND session IS NOT NULL ORDER BY commit_seq LIMIT $2`, after, limit))
+	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+fmt.Sprintf(eventsAfter, 2), after, limit))
 }
 
-// ClientEventsAfter is EventsAfter for the sessions of one client.
+// ClientEventsAfter is EventsAfter for the sessions of one client. It
+// starts from the client's events (few), not from the commits since
+// after (possibly many, for a page resuming after a long time).
 func (s *Store) ClientEventsAfter(ctx context.Context, clientID string, after int64, limit int) ([]sessions.Event, error) {
-	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+` FROM session_events
-		WHERE client_id = $1 AND commit_seq > $2 AND session IS NOT NULL ORDER BY commit_seq LIMIT $3`, clientID, after, limit))
+	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+`
+		FROM session_events e JOIN session_event_commits c ON c.txn = e.txn
+		WHERE e.client_id = $2 AND c.last_seq > $1 AND e.id > c.first_id + ($1 - c.first_seq) AND e.session IS NOT NULL
+		ORDER BY c.last_seq, e.id LIMIT $3`, after, clientID, limit))
 }
 
 // OldestEventAfter returns the commit time of the first event above after,
 // and false when there is none; for the webhook lag.
 func (s *Store) OldestEventAfter(ctx context.Context, after int64) (time.Time, bool, error) {
 	var at time.Time
-	err := s.pool.QueryRow(ctx, `SELECT at FROM session_events WHERE commit_seq > $1 ORDER BY commit_seq LIMIT 1`, after).Scan(&at)
+	err := s.pool.QueryRow(ctx, `SELECT e.at`+fmt.Sprintf(eventsAfter, 2), after, 1).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -216,7 +238,7 @@ func (s *Store) TryWebhookLease(ctx context.Context, url string) (*WebhookLease,
 	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('sessiond.webhook:' || $1, 0))`, url).Scan(&ok)
 	if err == nil && ok {
 		_, err = conn.Exec(ctx, `INSERT INTO webhook_positions (url, position)
-			VALUES ($1, (SELECT COALESCE(max(commit_seq), 0) FROM session_events)) ON CONFLICT (url) DO NOTHING`, url)
+			VALUES ($1, (`+latestEventSeq+`)) ON CONFLICT (url) DO NOTHING`, url)
 	}
 	if err != nil || !ok {
 		_ = conn.Close(context.Background())
@@ -231,7 +253,7 @@ func (s *Store) TryWebhookLease(ctx context.Context, url string) (*WebhookLease,
 // requests commit reaches every URL it is configured with.
 func (s *Store) EnsureWebhookPositions(ctx context.Context, urls []string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO webhook_positions (url, position)
-		SELECT u, (SELECT COALESCE(max(commit_seq), 0) FROM session_events) FROM unnest($1::text[]) u
+		SELECT u, (`+latestEventSeq+`) FROM unnest($1::text[]) u
 		ON CONFLICT (url) DO NOTHING`, urls)
 	return mapError(err)
 }

@@ -4,18 +4,22 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sessiond/sessiond/internal/db"
 	"github.com/sessiond/sessiond/internal/pgtest"
 )
 
 // insertEvent writes a session and its created event in tx, as a sign-in
-// does, and returns the event's identity id.
+// does (with the event's client and session snapshot), and returns the
+// event's identity id.
 func insertEvent(t *testing.T, ctx context.Context, tx pgx.Tx, n string) int64 {
 	t.Helper()
 	h := make([]byte, 32)
@@ -24,7 +28,11 @@ func insertEvent(t *testing.T, ctx context.Context, tx pgx.Tx, n string) int64 {
 	err := tx.QueryRow(ctx, `WITH c AS (INSERT INTO clients (id, created_at) VALUES ('client_'||$1, now()) RETURNING id),
 		s AS (INSERT INTO sessions (id, token_hash, user_id, client_id, created_at, last_active_at, expires_at)
 			SELECT 'sess_'||$1, $2, 'u', id, now(), now(), now() + interval '1 hour' FROM c RETURNING id)
-		INSERT INTO session_events (session_id, old_status, new_status, at, actor) SELECT id, NULL, 'active', now(), 'test' FROM s RETURNING id`,
+		INSERT INTO session_events (session_id, old_status, new_status, at, actor, client_id, session)
+		SELECT id, NULL, 'active', now(), 'test', 'client_'||$1, jsonb_build_object('id', id, 'user_id', 'u',
+			'client_id', 'client_'||$1, 'status', 'active', 'created_at', now(), 'last_active_at', now(),
+			'expires_at', now() + interval '1 hour', 'ended_at', NULL, 'user_agent', '', 'ip_address', '', 'metadata', '{}'::jsonb)
+		FROM s RETURNING id`,
 		n, h).Scan(&id)
 	if err != nil {
 		t.Fatal(err)
@@ -32,12 +40,14 @@ func insertEvent(t *testing.T, ctx context.Context, tx pgx.Tx, n string) int64 {
 	return id
 }
 
+// commitSeq is the Seq of the committed event with the given id.
 func commitSeq(t *testing.T, ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, id int64) int64 {
 	t.Helper()
 	var seq int64
-	if err := q.QueryRow(ctx, `SELECT commit_seq FROM session_events WHERE id = $1`, id).Scan(&seq); err != nil {
+	if err := q.QueryRow(ctx, `SELECT c.first_seq + (e.id - c.first_id) FROM session_events e
+		JOIN session_event_commits c ON c.txn = e.txn WHERE e.id = $1`, id).Scan(&seq); err != nil {
 		t.Fatal(err)
 	}
 	return seq
@@ -134,13 +144,12 @@ func TestReaderFollowingCommitSeqMissesNothing(t *testing.T) {
 	}
 }
 
-// TestCommitNumbersOnlyItsOwnRows: the commit-time trigger finds the rows
-// of its transaction without walking what earlier commits left behind in
-// the index of unnumbered rows (one dead entry per event until vacuum):
-// 300 commits one after another read a few entries each, not the ~45,000
-// that walking every earlier entry would read. A count, not a timing: the
-// walk made each commit slower than the last while it held the
-// commit-order lock, until sign-ins timed out.
+// TestCommitNumbersOnlyItsOwnRows: a commit finds its own rows' range
+// with two probes of the per-transaction index, whatever came before:
+// 300 commits one after another read about two entries each. A count,
+// not a timing: 000002 walked every earlier commit's dead index entries
+// while it held the commit-order lock, each commit slower than the last,
+// until sign-ins timed out. And every event belongs to a commit.
 func TestCommitNumbersOnlyItsOwnRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -168,7 +177,7 @@ func TestCommitNumbersOnlyItsOwnRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := conn.QueryRow(ctx, `SELECT pg_stat_clear_snapshot(), idx_tup_read FROM pg_stat_user_indexes
-			WHERE indexrelname = 'session_events_unsequenced_idx'`).Scan(nil, &read)
+			WHERE indexrelname = 'session_events_txn_idx'`).Scan(nil, &read)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,11 +187,117 @@ func TestCommitNumbersOnlyItsOwnRows(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if read < commits || read > 4*commits {
-		t.Fatalf("%d commits read %d entries of the unnumbered-rows index; want about one each (at least %d, at most %d)", commits, read, commits, 4*commits)
+		t.Fatalf("%d commits read %d entries of the per-transaction index; want about two each (at least %d, at most %d)", commits, read, commits, 4*commits)
 	}
-	var unnumbered int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM session_events WHERE commit_seq IS NULL`).Scan(&unnumbered); err != nil || unnumbered != 0 {
-		t.Fatalf("%d rows without a commit_seq (%v); want 0", unnumbered, err)
+	var orphans, commitRows int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM session_events e WHERE NOT EXISTS
+			(SELECT 1 FROM session_event_commits c WHERE c.txn = e.txn)), (SELECT count(*) FROM session_event_commits)`).
+		Scan(&orphans, &commitRows); err != nil || orphans != 0 || commitRows != commits {
+		t.Fatalf("%d events without a commit, %d commits (%v); want 0 and %d", orphans, commitRows, err, commits)
+	}
+}
+
+// TestOneCommitNumbersAllItsEvents: a transaction of 1,000 events writes
+// one commit row; its events are numbered in id order above everything
+// committed before, and a reader paging 128 at a time gets each once, in
+// order, then what committed after.
+func TestOneCommitNumbersAllItsEvents(t *testing.T) {
+	t.Parallel()
+	store := pgtest.NewStore(t)
+	ctx := context.Background()
+	pool := store.Pool()
+	commit := func(names ...string) []int64 {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		var ids []int64
+		for _, n := range names {
+			ids = append(ids, insertEvent(t, ctx, tx, n))
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	before := commit("before")
+	var names []string
+	for i := range 1000 {
+		names = append(names, fmt.Sprintf("big%04d", i))
+	}
+	big := commit(names...)
+	after := commit("after")
+	var commits int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM session_event_commits`).Scan(&commits); err != nil || commits != 3 {
+		t.Fatalf("%d commit rows (%v); want 3", commits, err)
+	}
+	var got []string
+	var cursor int64
+	for {
+		batch, err := store.EventsAfter(ctx, cursor, 128)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, e := range batch {
+			if e.Seq <= cursor {
+				t.Fatalf("event %d of %s after %d", e.Seq, e.Session.ID, cursor)
+			}
+			got, cursor = append(got, strings.TrimPrefix(e.Session.ID, "sess_")), e.Seq
+		}
+	}
+	want := append(append([]string{"before"}, names...), "after")
+	if !slices.Equal(got, want) {
+		t.Fatalf("read %d events (%.3v…); want %d in commit and id order", len(got), got, len(want))
+	}
+	if s0, s1, s2 := commitSeq(t, ctx, pool, before[0]), commitSeq(t, ctx, pool, big[0]), commitSeq(t, ctx, pool, after[0]); !(s0 < s1 && s1+999 <= commitSeq(t, ctx, pool, big[999]) && commitSeq(t, ctx, pool, big[999]) < s2) {
+		t.Fatalf("seqs before %d, big %d…%d, after %d; want increasing", s0, s1, commitSeq(t, ctx, pool, big[999]), s2)
+	}
+	latest, err := store.LatestEventSeq(ctx)
+	if err != nil || latest != cursor {
+		t.Fatalf("LatestEventSeq %d, %v; want the last event's %d", latest, err, cursor)
+	}
+}
+
+// TestSavepointRolledBackLeavesTheRestNumbered: events written in a
+// savepoint that rolls back are gone with their transaction key; the
+// transaction's other events, before and after, are numbered and read.
+func TestSavepointRolledBackLeavesTheRestNumbered(t *testing.T) {
+	t.Parallel()
+	store := pgtest.NewStore(t)
+	ctx := context.Background()
+	for _, firstInSavepoint := range []bool{false, true} {
+		tx, err := store.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := fmt.Sprint(firstInSavepoint)
+		if !firstInSavepoint {
+			insertEvent(t, ctx, tx, p+"kept1")
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		insertEvent(t, ctx, sp, p+"dropped")
+		if err := sp.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		insertEvent(t, ctx, tx, p+"kept2")
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events, err := store.EventsAfter(ctx, 0, 10)
+	var got []string
+	for _, e := range events {
+		got = append(got, e.Session.ID)
+	}
+	if want := []string{"sess_falsekept1", "sess_falsekept2", "sess_truekept2"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("EventsAfter: %v, %v; want %v", got, err, want)
 	}
 }
 
@@ -266,5 +381,96 @@ func TestClientsEventsAfter(t *testing.T) {
 		if err != nil || !slices.Equal(got, c.want) || read != c.read || last != c.last {
 			t.Errorf("%s: %v, read %d, last %d, %v; want %v, %d, %d", c.name, got, read, last, err, c.want, c.read, c.last)
 		}
+	}
+}
+
+// TestEventsKeepTheirNumbersAcrossMigration4: events numbered row by row
+// (000003) keep their numbers when 000004 numbers per commit, what
+// commits afterwards comes after them, and going down again gives every
+// row its number back.
+func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	m, err := db.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v, _, err := m.Version(); err != nil || v != 4 {
+		t.Fatalf("version %d, %v; this test is about 000004", v, err)
+	}
+	if err := m.Down(1); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, names := range [][]string{{"old1"}, {"old2", "old3"}} {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			insertEvent(t, ctx, tx, n)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqOf := func(q string) map[string]int64 {
+		got := map[string]int64{}
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		var seq int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error { got[id] = seq; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	oldSeqs := seqOf(`SELECT session_id, commit_seq FROM session_events`)
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertEvent(t, ctx, tx, "new")
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store, err := db.Open(ctx, url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	events, err := store.EventsAfter(ctx, 0, 10)
+	if err != nil || len(events) != 4 {
+		t.Fatalf("EventsAfter: %d events, %v; want 4", len(events), err)
+	}
+	for i, e := range events[:3] {
+		if want := oldSeqs[e.Session.ID]; e.Seq != want || e.Session.ID != fmt.Sprintf("sess_old%d", i+1) {
+			t.Errorf("event %d: %s numbered %d; want sess_old%d with its old number %d", i, e.Session.ID, e.Seq, i+1, want)
+		}
+	}
+	if e := events[3]; e.Session.ID != "sess_new" || e.Seq <= events[2].Seq {
+		t.Errorf("the event after the migration: %s numbered %d; want sess_new above %d", e.Session.ID, e.Seq, events[2].Seq)
+	}
+	newSeq := events[3].Seq
+	store.Close()
+
+	if err := m.Down(1); err != nil {
+		t.Fatal(err)
+	}
+	got := seqOf(`SELECT session_id, commit_seq FROM session_events`)
+	oldSeqs["sess_new"] = newSeq
+	if !maps.Equal(got, oldSeqs) {
+		t.Fatalf("after going down: %v; want %v", got, oldSeqs)
 	}
 }

@@ -33,8 +33,9 @@ const (
 // auditColumns are the columns every audit row is written with, and
 // snapshot the session object its event carries, built from the row the
 // same statement has just written (a session's terminal row is what it
-// still is at commit). The commit trigger only numbers the rows
-// (migrations/000003_events_at_scale.up.sql).
+// still is at commit). The commit only numbers the transaction's events,
+// with one row for all of them
+// (migrations/000004_events_per_commit.up.sql).
 const (
 	auditColumns = `session_id, old_status, new_status, at, actor, client_id, session`
 	snapshot     = `jsonb_build_object('id', id, 'user_id', user_id, 'client_id', client_id, 'status', status,

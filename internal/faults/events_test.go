@@ -126,7 +126,7 @@ func (r *receiver) set(answer int, delay time.Duration) {
 	r.mu.Unlock()
 }
 
-// committedSeqs lists the commit_seq of every event in the database.
+// committedSeqs lists the Seq of every event in the database, in order.
 func committedSeqs(t *testing.T, dbURL string) []int64 {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dbURL)
@@ -134,7 +134,8 @@ func committedSeqs(t *testing.T, dbURL string) []int64 {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	rows, _ := conn.Query(context.Background(), `SELECT commit_seq FROM session_events ORDER BY commit_seq`)
+	rows, _ := conn.Query(context.Background(), `SELECT c.first_seq + (e.id - c.first_id) AS seq
+		FROM session_events e JOIN session_event_commits c ON c.txn = e.txn ORDER BY seq`)
 	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		t.Fatal(err)
@@ -342,8 +343,10 @@ func TestWebhookThroughput(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), `WITH c AS (
 			INSERT INTO clients (id, created_at) SELECT 'client_T' || lpad(i::text, 25, '0'), now() FROM generate_series(1, $1) i RETURNING id),
 		s AS (INSERT INTO sessions (id, token_hash, user_id, client_id, created_at, last_active_at, expires_at)
-			SELECT 'sess_T' || substr(id, 9), sha256(id::bytea), 'bulk', id, now(), now(), now() + interval '1 hour' FROM c RETURNING id)
-		INSERT INTO session_events (session_id, old_status, new_status, at, actor) SELECT id, NULL, 'active', now(), 'test' FROM s`, n); err != nil {
+			SELECT 'sess_T' || substr(id, 9), sha256(id::bytea), 'bulk', id, now(), now(), now() + interval '1 hour' FROM c
+			RETURNING id, user_id, client_id, status, created_at, last_active_at, expires_at, ended_at, user_agent, ip_address, metadata)
+		INSERT INTO session_events (session_id, old_status, new_status, at, actor, client_id, session)
+		SELECT id, NULL, 'active', now(), 'test', client_id, to_jsonb(s) FROM s`, n); err != nil {
 		t.Fatal(err)
 	}
 	committed := time.Since(start)
