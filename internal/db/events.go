@@ -147,12 +147,13 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]sess
 }
 
 // ClientEventsAfter is EventsAfter for the sessions of one client. It
-// starts from the client's events (few), not from the commits since
-// after (possibly many, for a page resuming after a long time).
+// reads the client's events from the lowest id any commit after the
+// cursor has: every event numbered above it has at least that id.
 func (s *Store) ClientEventsAfter(ctx context.Context, clientID string, after int64, limit int) ([]sessions.Event, error) {
 	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+`
 		FROM session_events e JOIN session_event_commits c ON c.txn = e.txn
-		WHERE e.client_id = $2 AND c.last_seq > $1 AND e.id > c.first_id + ($1 - c.first_seq) AND e.session IS NOT NULL
+		WHERE e.client_id = $2 AND e.id >= (SELECT min(first_id) FROM session_event_commits WHERE last_seq > $1)
+			AND c.last_seq > $1 AND e.id > c.first_id + ($1 - c.first_seq) AND e.session IS NOT NULL
 		ORDER BY c.last_seq, e.id LIMIT $3`, after, clientID, limit))
 }
 

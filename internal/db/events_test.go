@@ -474,3 +474,80 @@ func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 		t.Fatalf("after going down: %v; want %v", got, oldSeqs)
 	}
 }
+
+// TestImmediateTriggerStillNumbersEveryRowOnce: SQL outside sessiond that
+// makes the commit trigger IMMEDIATE writes rows after it has fired; they
+// get a range of their own above the first, never a number inside
+// another commit's range.
+func TestImmediateTriggerStillNumbersEveryRowOnce(t *testing.T) {
+	t.Parallel()
+	store := pgtest.NewStore(t)
+	ctx := context.Background()
+	tx, err := store.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SET CONSTRAINTS session_events_sequence IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	insertEvent(t, ctx, tx, "im1")
+	insertEvent(t, ctx, tx, "im2")
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, err := store.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertEvent(t, ctx, next, "im3")
+	if err := next.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events, err := store.EventsAfter(ctx, 0, 10)
+	var got []string
+	for i, e := range events {
+		got = append(got, e.Session.ID)
+		if i > 0 && e.Seq <= events[i-1].Seq {
+			t.Errorf("%s numbered %d after %s's %d", e.Session.ID, e.Seq, events[i-1].Session.ID, events[i-1].Seq)
+		}
+	}
+	if want := []string{"sess_im1", "sess_im2", "sess_im3"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("EventsAfter: %v, %v; want %v", got, err, want)
+	}
+}
+
+// TestClientEventsAfterFindsLowerIDsCommittedLater: a page resuming
+// after Last-Event-ID gets its client's event from a transaction that
+// inserted before, and committed after, the event it last saw, although
+// that event has the lower id.
+func TestClientEventsAfterFindsLowerIDsCommittedLater(t *testing.T) {
+	t.Parallel()
+	store := pgtest.NewStore(t)
+	ctx := context.Background()
+	pool := store.Pool()
+	long, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Rollback(ctx)
+	insertEvent(t, ctx, long, "late")
+	other, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := insertEvent(t, ctx, other, "seen")
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := long.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events, err := store.ClientEventsAfter(ctx, "client_late", commitSeq(t, ctx, pool, seen), 10)
+	if err != nil || len(events) != 1 || events[0].Session.ID != "sess_late" {
+		t.Fatalf("ClientEventsAfter: %+v, %v; want the late commit's event", events, err)
+	}
+	if events, err := store.ClientEventsAfter(ctx, "client_late", events[0].Seq, 10); err != nil || len(events) != 0 {
+		t.Fatalf("ClientEventsAfter its own Seq: %+v, %v; want none", events, err)
+	}
+}
