@@ -211,6 +211,60 @@ func TestScopeSignOutRacingSignInIsSerializable(t *testing.T) {
 	}
 }
 
+// The same for the holder's own "sign out of all accounts" (multi mode,
+// DELETE /session, whose first statement locks the client and its
+// sessions) racing another account's sign-in on that device: either the
+// sign-in came first and both sessions end, or it came after and its
+// session lives.
+func TestHolderDeviceSignOutRacingSignInIsSerializable(t *testing.T) {
+	t.Parallel()
+	const trials = 200
+	e := newEnv(t, multiMode, withoutRequestTimeout)
+	signInFirst := 0
+	defer func() { t.Logf("%d of %d trials: the sign-in came first", signInFirst, trials) }()
+	for i := range trials {
+		holder := e.mustSignIn(t, fmt.Sprintf("holder%d", i), "")
+		other := fmt.Sprintf("other%d", i)
+		var ending endAnswer
+		var signIn signInAnswer
+		concurrently(2, func(j int) {
+			if j == 0 {
+				r, err := e.send(http.MethodDelete, "/session", bearer(holder.Token), nil)
+				if err != nil || r.Status != http.StatusOK {
+					t.Errorf("DELETE /session: %v %d %s", err, r.Status, r.Body)
+					return
+				}
+				if err := json.Unmarshal(r.Body, &ending); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			r, err := e.send(http.MethodPost, "/sessions", backend, map[string]any{"user_id": other, "client_id": holder.ClientID})
+			if err != nil || r.Status != http.StatusCreated {
+				t.Errorf("sign-in: %v %d %s", err, r.Status, r.Body)
+				return
+			}
+			if err := json.Unmarshal(r.Body, &signIn); err != nil {
+				t.Error(err)
+			}
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		created := signedIn{ID: signIn.Session.ID, UserID: other, ClientID: holder.ClientID, Token: signIn.Token}
+		e.wantSignedOut(t, "ended", holder)
+		switch ids := endedIDs(ending); {
+		case len(ids) == 2 && slices.Contains(ids, created.ID) && slices.Contains(ids, holder.ID):
+			e.wantSignedOut(t, "ended", created)
+			signInFirst++
+		case len(ids) == 1 && ids[0] == holder.ID:
+			e.wantActive(t, created)
+		default:
+			t.Fatalf("trial %d: DELETE /session ended %v, the sign-in made %s: no serial order gives that", i, ids, created.ID)
+		}
+	}
+}
+
 // Finding 6: with an inactivity timeout shorter than the minute between
 // activity writes, a session in use must not time out.
 func TestShortInactivityTimeoutKeepsSessionsInUse(t *testing.T) {

@@ -155,7 +155,7 @@ func (l *lookups) send(b *lookupBatch) {
 	defer rows.Close()
 	for rows.Next() {
 		var hash []byte
-		sess, err := scanSession(hashedRow{rows, &hash})
+		sess, err := scanSession(prefixedRow{rows, &hash})
 		if err != nil {
 			b.err = err
 			return
@@ -170,13 +170,14 @@ func (l *lookups) send(b *lookupBatch) {
 	b.err = rows.Err()
 }
 
-// hashedRow scans token_hash into hash and the rest as scanSession wants.
-type hashedRow struct {
-	rows pgx.Rows
-	hash *[]byte
+// prefixedRow scans a row's first column into first and the rest as
+// scanSession wants.
+type prefixedRow struct {
+	rows  pgx.Rows
+	first any
 }
 
-func (r hashedRow) Scan(dest ...any) error { return r.rows.Scan(append([]any{r.hash}, dest...)...) }
+func (r prefixedRow) Scan(dest ...any) error { return r.rows.Scan(append([]any{r.first}, dest...)...) }
 
 func allDone(ctxs []context.Context) bool {
 	for _, c := range ctxs {

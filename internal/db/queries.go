@@ -139,6 +139,44 @@ func (t txStore) LockSessionByToken(ctx context.Context, h sessions.TokenHash) (
 	return sessionRow(t.tx.QueryRow(ctx, lockSessionByTokenHash, h[:]))
 }
 
+func (t txStore) LockClientOfToken(ctx context.Context, h sessions.TokenHash) (sessions.Session, error) {
+	// The token's session is read first without a lock, for its client;
+	// then the client's row is locked, then every active session on the
+	// client in ID order (each a one-time condition of the next scan, so
+	// in that order, as LockSignIn takes them). A session that ended
+	// while its lock was awaited is re-checked and left out, so the
+	// token's own is among the rows only if it is still active.
+	rows, err := t.tx.Query(ctx, `WITH token AS (
+		SELECT client_id FROM sessions WHERE token_hash = $1 AND status = 'active'
+	), client AS (
+		SELECT id FROM clients WHERE id = (SELECT client_id FROM token) FOR UPDATE
+	)
+	SELECT token_hash = $1, `+sessionColumns+` FROM sessions
+	WHERE client_id = (SELECT id FROM client) AND status = 'active' ORDER BY id FOR NO KEY UPDATE`, h[:])
+	if err != nil {
+		return sessions.Session{}, err
+	}
+	defer rows.Close()
+	self, found := sessions.Session{}, false
+	for rows.Next() {
+		var isToken bool
+		s, err := scanSession(prefixedRow{rows, &isToken})
+		if err != nil {
+			return sessions.Session{}, err
+		}
+		if isToken {
+			self, found = s, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return sessions.Session{}, err
+	}
+	if !found {
+		return sessions.Session{}, sessions.ErrSessionNotFound
+	}
+	return self, nil
+}
+
 func (t txStore) LockSessions(ctx context.Context, sel sessions.Selector) error {
 	if sel == (sessions.Selector{}) {
 		return errors.New("db: LockSessions without a selector would lock every session")

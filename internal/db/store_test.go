@@ -1418,3 +1418,129 @@ func TestLockSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLockClientOfToken: the token's session comes back only while it is
+// active, and while the transaction lasts the client's row and every
+// active session on the client are locked (sign-in's order), nothing
+// elsewhere is.
+func TestLockClientOfToken(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	c := mustClient(t, s)
+	alice := mustSession(t, s, "alice", c, t0)
+	bob := mustSession(t, s, "bob", c, t0)
+	gone := mustSession(t, s, "carol", c, t0)
+	mustEnd(t, s, gone.ID, sessions.StatusRevoked, t0.Add(time.Minute))
+	elsewhere := mustSession(t, s, "alice", mustClient(t, s), t0)
+	for _, token := range []string{gone.ID, "unknown"} {
+		err := s.InTx(ctx, func(tx sessions.Tx) error {
+			_, err := tx.LockClientOfToken(ctx, sessions.HashToken(token))
+			return err
+		})
+		if !errors.Is(err, sessions.ErrSessionNotFound) {
+			t.Errorf("token of %s: %v, want ErrSessionNotFound", token, err)
+		}
+	}
+
+	held := make(chan sessions.Session, 1)
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx sessions.Tx) error {
+			self, err := tx.LockClientOfToken(ctx, sessions.HashToken(bob.ID))
+			if err != nil {
+				return err
+			}
+			held <- self
+			<-release
+			return nil
+		})
+	}()
+	var self sessions.Session
+	select {
+	case self = <-held:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(normalized(self), normalized(bob)) {
+		t.Errorf("returned %+v, want bob's session %+v", self, bob)
+	}
+	for _, c := range []struct {
+		what, sql string
+		arg       string
+		locked    bool
+	}{
+		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
+		{"the token's session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, bob.ID, true},
+		{"another session on the client", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, alice.ID, true},
+		{"a session elsewhere", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, elsewhere.ID, false},
+	} {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A lock that would be waited for fails after 100 ms (55P03).
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '100ms'`); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, c.sql, c.arg)
+		_ = tx.Rollback(ctx)
+		var pgErr *pgconn.PgError
+		if got := errors.As(err, &pgErr) && pgErr.Code == "55P03"; got != c.locked {
+			t.Errorf("%s: locked %v (%v), want %v", c.what, got, err, c.locked)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLockClientOfTokenSeesAnEndingItWaitedFor: a session ended by the
+// transaction that held its lock is not returned once the lock is taken.
+func TestLockClientOfTokenSeesAnEndingItWaitedFor(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	c := mustClient(t, s)
+	alice := mustSession(t, s, "alice", c, t0)
+	ender, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ender.Rollback(ctx)
+	if _, err := ender.Exec(ctx, `UPDATE sessions SET status = 'revoked', ended_at = now() WHERE id = $1`, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx sessions.Tx) error {
+			_, err := tx.LockClientOfToken(ctx, sessions.HashToken(alice.ID))
+			return err
+		})
+	}()
+	// Let the locker reach the row lock before the ending commits.
+	waitForLockWait(t, s)
+	if err := ender.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, sessions.ErrSessionNotFound) {
+		t.Fatalf("after waiting for the ending: %v, want ErrSessionNotFound", err)
+	}
+}
+
+// waitForLockWait returns once a backend of this test's database waits
+// for a lock. The bound only catches a hang.
+func waitForLockWait(t *testing.T, s *db.Store) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
+		var waiting bool
+		if err := s.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+	}
+	t.Fatal("no backend waited for a lock within 10 s")
+}

@@ -151,43 +151,51 @@ func (s *Service) SignOutInBrowser(ctx context.Context, c Caller, b *Browser, se
 		return res, CookieChanges{}, err
 	}
 	if s.cfg.Mode == ModeMulti && sessionID == "" {
-		ch := CookieChanges{ClearActive: true}
-		for id := range b.Accounts {
-			ch.clearAccount(id)
-		}
-		slices.Sort(ch.ClearAccounts)
-		return res, ch, nil
+		return res, signedOutOfAll(b), nil
 	}
 	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
 }
 
-// SignOutToken is SignOutInBrowser without a session ID for the holder of
-// token, who has not been authenticated yet. In single mode it ends the
-// token's session in one transaction that also authenticates: the token's
-// active session is found and row-locked by the same statement, so the
-// sign-out takes two round trips to the database (that one with its BEGIN,
-// then the ending with its COMMIT) instead of a lookup before the
-// transaction. What it decides is what Authenticate followed by
-// SignOutInBrowser decide: an unknown, ended, expired or malformed token is
-// ErrUnauthenticated, a bad redirect URL invalid_redirect_url, and nothing
-// ends. In multi mode, where the sign-out locks the client before the
-// caller's own row, it is exactly those two calls.
-func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (EndResult, CookieChanges, error) {
-	if s.cfg.Mode == ModeMulti {
-		sess, err := s.Authenticate(ctx, token)
-		if err != nil {
-			return EndResult{}, CookieChanges{}, err
-		}
-		return s.SignOutInBrowser(ctx, Holder(sess), b, "", redirectURL)
+// signedOutOfAll clears the active cookie and every account cookie b
+// carried.
+func signedOutOfAll(b *Browser) CookieChanges {
+	if b == nil {
+		return CookieChanges{}
 	}
+	ch := CookieChanges{ClearActive: true}
+	for id := range b.Accounts {
+		ch.clearAccount(id)
+	}
+	slices.Sort(ch.ClearAccounts)
+	return ch
+}
+
+// SignOutToken is SignOutInBrowser without a session ID for the holder of
+// token, who has not been authenticated yet: it ends the token's session
+// (single mode) or every session on its client (multi mode) in one
+// transaction that also authenticates. Its first statement finds and
+// row-locks the token's active session — in multi mode after the
+// client's row and with every other session on the client, in sign-in's
+// lock order — so the sign-out takes two round trips to the database
+// (that one with its BEGIN, then the ending with its COMMIT) instead of a
+// lookup before the transaction and the locks one by one. What it decides
+// is what Authenticate followed by SignOutInBrowser decide: an unknown,
+// ended, expired or malformed token is ErrUnauthenticated, a bad redirect
+// URL invalid_redirect_url, and nothing ends.
+func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (EndResult, CookieChanges, error) {
 	if !WellFormedToken(token) {
 		return EndResult{}, CookieChanges{}, ErrUnauthenticated
 	}
+	multi := s.cfg.Mode == ModeMulti
 	var c Caller
 	var ended []Session
 	var redirect string
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		self, now, err := s.stillLive(tx.LockSessionByToken(ctx, HashToken(token)))
+		lock := tx.LockSessionByToken
+		if multi {
+			lock = tx.LockClientOfToken
+		}
+		self, now, err := s.stillLive(lock(ctx, HashToken(token)))
 		if err != nil {
 			return err
 		}
@@ -200,14 +208,21 @@ func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, re
 			// The activity Authenticate would have written first.
 			ending.ActiveID = self.ID
 		}
+		sel := Selector{SessionID: self.ID}
+		if multi {
+			sel = Selector{ClientID: self.ClientID}
+		}
 		tx.CommitAfterNext()
-		ended, err = tx.EndSessions(ctx, Selector{SessionID: self.ID}, ending)
+		ended, err = tx.EndSessions(ctx, sel, ending)
 		return err
 	})
 	if err != nil {
 		return EndResult{}, CookieChanges{}, err
 	}
 	res := s.endResult(c, ended, redirect)
+	if multi {
+		return res, signedOutOfAll(b), nil
+	}
 	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
 }
 

@@ -49,6 +49,9 @@ func (countingTx) CommitAfterNext()                                      {}
 func (countingTx) LockSessionByToken(context.Context, TokenHash) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }
+func (countingTx) LockClientOfToken(context.Context, TokenHash) (Session, error) {
+	return Session{}, ErrSessionNotFound
+}
 func (countingTx) LockClient(context.Context, string) error           { return nil }
 func (countingTx) ClientExists(context.Context, string) (bool, error) { return true, nil }
 func (countingTx) LockUser(context.Context, string) error             { return nil }

@@ -57,6 +57,13 @@ type Tx interface {
 	// LockSessionByToken is SessionByTokenHash inside the transaction,
 	// holding the row lock of the session it returns, as LockSession does.
 	LockSessionByToken(ctx context.Context, h TokenHash) (Session, error)
+	// LockClientOfToken takes, in one statement, the row lock of the
+	// client of the token's active session and then the row locks of
+	// every active session on that client (sign-in's order: LockSignIn),
+	// and returns the token's session as stored; ErrSessionNotFound when
+	// the token has no active session, or its session ended before its
+	// lock was taken.
+	LockClientOfToken(ctx context.Context, h TokenHash) (Session, error)
 	// LockSessions takes the row locks of the active sessions sel selects,
 	// in ID order, until the transaction ends.
 	LockSessions(ctx context.Context, sel Selector) error
