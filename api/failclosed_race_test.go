@@ -168,32 +168,7 @@ func TestScopeSignOutRacingSignInIsSerializable(t *testing.T) {
 				if scope == "user" {
 					path = "/users/" + user + "/sessions"
 				}
-				var ending endAnswer
-				var signIn signInAnswer
-				concurrently(2, func(j int) {
-					if j == 0 {
-						r, err := e.send(http.MethodDelete, path, backend, nil)
-						if err != nil || r.Status != http.StatusOK {
-							t.Errorf("DELETE %s: %v %d %s", path, err, r.Status, r.Body)
-							return
-						}
-						if err := json.Unmarshal(r.Body, &ending); err != nil {
-							t.Error(err)
-						}
-						return
-					}
-					r, err := e.send(http.MethodPost, "/sessions", backend, map[string]any{"user_id": user, "client_id": old.ClientID})
-					if err != nil || r.Status != http.StatusCreated {
-						t.Errorf("sign-in: %v %d %s", err, r.Status, r.Body)
-						return
-					}
-					if err := json.Unmarshal(r.Body, &signIn); err != nil {
-						t.Error(err)
-					}
-				})
-				if t.Failed() {
-					t.FailNow()
-				}
+				ending, signIn := raceEndingWithSignIn(t, e, path, backend, user, old.ClientID)
 				if len(ending.Ended) != 1 {
 					t.Fatalf("trial %d: DELETE %s ended %v while the sign-in ended %+v: no serial order gives that", i, path, endedIDs(ending), signIn.Ended)
 				}
@@ -225,32 +200,7 @@ func TestHolderDeviceSignOutRacingSignInIsSerializable(t *testing.T) {
 	for i := range trials {
 		holder := e.mustSignIn(t, fmt.Sprintf("holder%d", i), "")
 		other := fmt.Sprintf("other%d", i)
-		var ending endAnswer
-		var signIn signInAnswer
-		concurrently(2, func(j int) {
-			if j == 0 {
-				r, err := e.send(http.MethodDelete, "/session", bearer(holder.Token), nil)
-				if err != nil || r.Status != http.StatusOK {
-					t.Errorf("DELETE /session: %v %d %s", err, r.Status, r.Body)
-					return
-				}
-				if err := json.Unmarshal(r.Body, &ending); err != nil {
-					t.Error(err)
-				}
-				return
-			}
-			r, err := e.send(http.MethodPost, "/sessions", backend, map[string]any{"user_id": other, "client_id": holder.ClientID})
-			if err != nil || r.Status != http.StatusCreated {
-				t.Errorf("sign-in: %v %d %s", err, r.Status, r.Body)
-				return
-			}
-			if err := json.Unmarshal(r.Body, &signIn); err != nil {
-				t.Error(err)
-			}
-		})
-		if t.Failed() {
-			t.FailNow()
-		}
+		ending, signIn := raceEndingWithSignIn(t, e, "/session", bearer(holder.Token), other, holder.ClientID)
 		created := signedIn{ID: signIn.Session.ID, UserID: other, ClientID: holder.ClientID, Token: signIn.Token}
 		e.wantSignedOut(t, "ended", holder)
 		switch ids := endedIDs(ending); {
@@ -263,6 +213,39 @@ func TestHolderDeviceSignOutRacingSignInIsSerializable(t *testing.T) {
 			t.Fatalf("trial %d: DELETE /session ended %v, the sign-in made %s: no serial order gives that", i, ids, created.ID)
 		}
 	}
+}
+
+// raceEndingWithSignIn sends DELETE path as who and a sign-in of user on
+// clientID at the same time, and returns both answers.
+func raceEndingWithSignIn(t *testing.T, e *testEnv, path string, who cred, user, clientID string) (endAnswer, signInAnswer) {
+	t.Helper()
+	var ending endAnswer
+	var signIn signInAnswer
+	concurrently(2, func(j int) {
+		if j == 0 {
+			r, err := e.send(http.MethodDelete, path, who, nil)
+			if err != nil || r.Status != http.StatusOK {
+				t.Errorf("DELETE %s: %v %d %s", path, err, r.Status, r.Body)
+				return
+			}
+			if err := json.Unmarshal(r.Body, &ending); err != nil {
+				t.Error(err)
+			}
+			return
+		}
+		r, err := e.send(http.MethodPost, "/sessions", backend, map[string]any{"user_id": user, "client_id": clientID})
+		if err != nil || r.Status != http.StatusCreated {
+			t.Errorf("sign-in: %v %d %s", err, r.Status, r.Body)
+			return
+		}
+		if err := json.Unmarshal(r.Body, &signIn); err != nil {
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	return ending, signIn
 }
 
 // Finding 6: with an inactivity timeout shorter than the minute between

@@ -53,6 +53,59 @@ func commitSeq(t *testing.T, ctx context.Context, q interface {
 	return seq
 }
 
+// beginTx begins a transaction of db, rolled back at the test's end
+// unless committed.
+func beginTx(t *testing.T, ctx context.Context, db interface {
+	Begin(context.Context) (pgx.Tx, error)
+}) pgx.Tx {
+	t.Helper()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	return tx
+}
+
+// commitEvents writes one event per name in one transaction of db, as
+// insertEvent does, commits it and returns the events' identity ids.
+func commitEvents(t *testing.T, ctx context.Context, db interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, names ...string) []int64 {
+	t.Helper()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	ids := make([]int64, 0, len(names))
+	for _, n := range names {
+		ids = append(ids, insertEvent(t, ctx, tx, n))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// committedSessions reads every committed event, checks that their Seqs
+// increase, and returns their session IDs in that order.
+func committedSessions(t *testing.T, ctx context.Context, store *db.Store) []string {
+	t.Helper()
+	events, err := store.EventsAfter(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, e := range events {
+		got = append(got, e.Session.ID)
+		if i > 0 && e.Seq <= events[i-1].Seq {
+			t.Errorf("%s numbered %d after %s's %d", e.Session.ID, e.Seq, events[i-1].Session.ID, events[i-1].Seq)
+		}
+	}
+	return got
+}
+
 // TestCommitSeqIsCommitOrder: the transaction that inserts first but
 // commits last gets the lower identity id and the higher commit_seq, so a
 // reader that follows commit_seq never moves past a row that is yet to
@@ -62,16 +115,9 @@ func TestCommitSeqIsCommitOrder(t *testing.T) {
 	store := pgtest.NewStore(t)
 	ctx := context.Background()
 	pool := store.Pool()
-	first, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Rollback(ctx)
+	first := beginTx(t, ctx, pool)
 	firstID := insertEvent(t, ctx, first, "A")
-	second, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := beginTx(t, ctx, pool)
 	secondID := insertEvent(t, ctx, second, "B")
 	if err := second.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -160,14 +206,7 @@ func TestCommitNumbersOnlyItsOwnRows(t *testing.T) {
 	defer conn.Close(ctx)
 	const commits = 300
 	for i := range commits {
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		insertEvent(t, ctx, tx, fmt.Sprint(i))
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
+		commitEvents(t, ctx, conn, fmt.Sprint(i))
 	}
 	// Statistics reach the shared counters when the backend next goes
 	// idle after a forced flush; poll until this backend's have arrived.
@@ -206,28 +245,13 @@ func TestOneCommitNumbersAllItsEvents(t *testing.T) {
 	store := pgtest.NewStore(t)
 	ctx := context.Background()
 	pool := store.Pool()
-	commit := func(names ...string) []int64 {
-		tx, err := pool.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback(ctx)
-		var ids []int64
-		for _, n := range names {
-			ids = append(ids, insertEvent(t, ctx, tx, n))
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return ids
-	}
-	before := commit("before")
+	before := commitEvents(t, ctx, pool, "before")
 	var names []string
 	for i := range 1000 {
 		names = append(names, fmt.Sprintf("big%04d", i))
 	}
-	big := commit(names...)
-	after := commit("after")
+	big := commitEvents(t, ctx, pool, names...)
+	after := commitEvents(t, ctx, pool, "after")
 	var commits int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM session_event_commits`).Scan(&commits); err != nil || commits != 3 {
 		t.Fatalf("%d commit rows (%v); want 3", commits, err)
@@ -291,13 +315,8 @@ func TestSavepointRolledBackLeavesTheRestNumbered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	events, err := store.EventsAfter(ctx, 0, 10)
-	var got []string
-	for _, e := range events {
-		got = append(got, e.Session.ID)
-	}
-	if want := []string{"sess_falsekept1", "sess_falsekept2", "sess_truekept2"}; err != nil || !slices.Equal(got, want) {
-		t.Fatalf("EventsAfter: %v, %v; want %v", got, err, want)
+	if got, want := committedSessions(t, ctx, store), []string{"sess_falsekept1", "sess_falsekept2", "sess_truekept2"}; !slices.Equal(got, want) {
+		t.Fatalf("committed events of %v; want %v", got, want)
 	}
 }
 
@@ -310,16 +329,9 @@ func TestCommitNumbersRowsInsertedAroundOtherCommits(t *testing.T) {
 	store := pgtest.NewStore(t)
 	ctx := context.Background()
 	pool := store.Pool()
-	long, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer long.Rollback(ctx)
+	long := beginTx(t, ctx, pool)
 	first := insertEvent(t, ctx, long, "first")
-	other, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := beginTx(t, ctx, pool)
 	between := insertEvent(t, ctx, other, "between")
 	if err := other.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -344,14 +356,7 @@ func TestClientsEventsAfter(t *testing.T) {
 	store := pgtest.NewStore(t)
 	ctx := context.Background()
 	for _, n := range []string{"a1", "b1", "a2", "c1"} {
-		tx, err := store.Pool().Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		insertEvent(t, ctx, tx, n)
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
+		commitEvents(t, ctx, store.Pool(), n)
 	}
 	all, err := store.EventsAfter(ctx, 0, 10)
 	if err != nil || len(all) != 4 {
@@ -408,18 +413,8 @@ func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, names := range [][]string{{"old1"}, {"old2", "old3"}} {
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			insertEvent(t, ctx, tx, n)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	commitEvents(t, ctx, conn, "old1")
+	commitEvents(t, ctx, conn, "old2", "old3")
 	seqOf := func(q string) map[string]int64 {
 		got := map[string]int64{}
 		rows, err := conn.Query(ctx, q)
@@ -437,14 +432,7 @@ func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 	if err := m.Up(); err != nil {
 		t.Fatal(err)
 	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	insertEvent(t, ctx, tx, "new")
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	commitEvents(t, ctx, conn, "new")
 	store, err := db.Open(ctx, url, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -483,11 +471,7 @@ func TestImmediateTriggerStillNumbersEveryRowOnce(t *testing.T) {
 	t.Parallel()
 	store := pgtest.NewStore(t)
 	ctx := context.Background()
-	tx, err := store.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	tx := beginTx(t, ctx, store.Pool())
 	if _, err := tx.Exec(ctx, `SET CONSTRAINTS session_events_sequence IMMEDIATE`); err != nil {
 		t.Fatal(err)
 	}
@@ -496,24 +480,9 @@ func TestImmediateTriggerStillNumbersEveryRowOnce(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	next, err := store.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	insertEvent(t, ctx, next, "im3")
-	if err := next.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	events, err := store.EventsAfter(ctx, 0, 10)
-	var got []string
-	for i, e := range events {
-		got = append(got, e.Session.ID)
-		if i > 0 && e.Seq <= events[i-1].Seq {
-			t.Errorf("%s numbered %d after %s's %d", e.Session.ID, e.Seq, events[i-1].Session.ID, events[i-1].Seq)
-		}
-	}
-	if want := []string{"sess_im1", "sess_im2", "sess_im3"}; err != nil || !slices.Equal(got, want) {
-		t.Fatalf("EventsAfter: %v, %v; want %v", got, err, want)
+	commitEvents(t, ctx, store.Pool(), "im3")
+	if got, want := committedSessions(t, ctx, store), []string{"sess_im1", "sess_im2", "sess_im3"}; !slices.Equal(got, want) {
+		t.Fatalf("committed events of %v; want %v", got, want)
 	}
 }
 
@@ -526,16 +495,9 @@ func TestClientEventsAfterFindsLowerIDsCommittedLater(t *testing.T) {
 	store := pgtest.NewStore(t)
 	ctx := context.Background()
 	pool := store.Pool()
-	long, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer long.Rollback(ctx)
+	long := beginTx(t, ctx, pool)
 	insertEvent(t, ctx, long, "late")
-	other, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := beginTx(t, ctx, pool)
 	seen := insertEvent(t, ctx, other, "seen")
 	if err := other.Commit(ctx); err != nil {
 		t.Fatal(err)

@@ -1386,33 +1386,14 @@ func TestLockSignIn(t *testing.T) {
 		})
 	}()
 	<-held
-	for _, c := range []struct {
-		what, sql string
-		arg       string
-		locked    bool
-	}{
+	wantLocks(t, s, []lockCheck{
 		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
 		// bob's row is new and not committed: another sign-in's insert
 		// waits on its key.
 		{"the user's lock row", `INSERT INTO session_users VALUES ($1) ON CONFLICT DO NOTHING`, "bob", true},
 		{"a session on the client", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, alice.ID, true},
 		{"a session elsewhere", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, elsewhere.ID, false},
-	} {
-		tx, err := s.Pool().Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A lock that would be waited for fails after 100 ms (55P03).
-		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '100ms'`); err != nil {
-			t.Fatal(err)
-		}
-		_, err = tx.Exec(ctx, c.sql, c.arg)
-		_ = tx.Rollback(ctx)
-		var pgErr *pgconn.PgError
-		if got := errors.As(err, &pgErr) && pgErr.Code == "55P03"; got != c.locked {
-			t.Errorf("%s: locked %v (%v), want %v", c.what, got, err, c.locked)
-		}
-	}
+	})
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -1465,31 +1446,12 @@ func TestLockClientOfToken(t *testing.T) {
 	if !reflect.DeepEqual(normalized(self), normalized(bob)) {
 		t.Errorf("returned %+v, want bob's session %+v", self, bob)
 	}
-	for _, c := range []struct {
-		what, sql string
-		arg       string
-		locked    bool
-	}{
+	wantLocks(t, s, []lockCheck{
 		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
 		{"the token's session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, bob.ID, true},
 		{"another session on the client", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, alice.ID, true},
 		{"a session elsewhere", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, elsewhere.ID, false},
-	} {
-		tx, err := s.Pool().Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A lock that would be waited for fails after 100 ms (55P03).
-		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '100ms'`); err != nil {
-			t.Fatal(err)
-		}
-		_, err = tx.Exec(ctx, c.sql, c.arg)
-		_ = tx.Rollback(ctx)
-		var pgErr *pgconn.PgError
-		if got := errors.As(err, &pgErr) && pgErr.Code == "55P03"; got != c.locked {
-			t.Errorf("%s: locked %v (%v), want %v", c.what, got, err, c.locked)
-		}
-	}
+	})
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -1543,4 +1505,34 @@ func waitForLockWait(t *testing.T, s *db.Store) {
 		}
 	}
 	t.Fatal("no backend waited for a lock within 10 s")
+}
+
+// lockCheck is a statement that would wait for a lock another
+// transaction holds (locked) or would not.
+type lockCheck struct {
+	what, sql string
+	arg       string
+	locked    bool
+}
+
+// wantLocks runs each check in a transaction of its own and says which
+// would have waited: a lock that would be waited for fails after 100 ms
+// (55P03).
+func wantLocks(t *testing.T, s *db.Store, checks []lockCheck) {
+	t.Helper()
+	for _, c := range checks {
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '100ms'`); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, c.sql, c.arg)
+		_ = tx.Rollback(ctx)
+		var pgErr *pgconn.PgError
+		if got := errors.As(err, &pgErr) && pgErr.Code == "55P03"; got != c.locked {
+			t.Errorf("%s: locked %v (%v), want %v", c.what, got, err, c.locked)
+		}
+	}
 }
