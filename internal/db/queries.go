@@ -156,25 +156,7 @@ func (t txStore) LockClientOfToken(ctx context.Context, h sessions.TokenHash) (s
 	if err != nil {
 		return sessions.Session{}, err
 	}
-	defer rows.Close()
-	self, found := sessions.Session{}, false
-	for rows.Next() {
-		var isToken bool
-		s, err := scanSession(prefixedRow{rows, &isToken})
-		if err != nil {
-			return sessions.Session{}, err
-		}
-		if isToken {
-			self, found = s, true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return sessions.Session{}, err
-	}
-	if !found {
-		return sessions.Session{}, sessions.ErrSessionNotFound
-	}
-	return self, nil
+	return ownRow(rows)
 }
 
 func (t txStore) LockSessions(ctx context.Context, sel sessions.Selector) error {
@@ -185,6 +167,50 @@ func (t txStore) LockSessions(ctx context.Context, sel sessions.Selector) error 
 	w.addSelector(sel)
 	_, err := t.tx.Exec(ctx, fmt.Sprintf(`SELECT 1 FROM sessions WHERE %s ORDER BY id FOR NO KEY UPDATE`, w), w.args...)
 	return err
+}
+
+func (t txStore) LockSessionsAndOwn(ctx context.Context, sel sessions.Selector, ownID string) (sessions.Session, error) {
+	if sel == (sessions.Selector{}) {
+		return sessions.Session{}, errors.New("db: LockSessionsAndOwn without a selector would lock every session")
+	}
+	var w where
+	w.addSelector(sel)
+	w.args = append(w.args, ownID)
+	own := len(w.args)
+	// The own row whatever its status (LockSession's answer); the others
+	// while active (LockSessions'). A row updated while its lock was
+	// awaited is re-checked against the same condition.
+	rows, err := t.tx.Query(ctx, fmt.Sprintf(`SELECT id = $%[2]d, `+sessionColumns+` FROM sessions
+		WHERE (%[1]s) OR id = $%[2]d ORDER BY id FOR NO KEY UPDATE`, w, own), w.args...)
+	if err != nil {
+		return sessions.Session{}, err
+	}
+	return ownRow(rows)
+}
+
+// ownRow reads rows whose first column says which one is the caller's
+// own session and returns that one, or ErrSessionNotFound; the rest are
+// read to their end (each holds its lock from then on).
+func ownRow(rows pgx.Rows) (sessions.Session, error) {
+	defer rows.Close()
+	own, found := sessions.Session{}, false
+	for rows.Next() {
+		var isOwn bool
+		s, err := scanSession(prefixedRow{rows, &isOwn})
+		if err != nil {
+			return sessions.Session{}, err
+		}
+		if isOwn {
+			own, found = s, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return sessions.Session{}, err
+	}
+	if !found {
+		return sessions.Session{}, sessions.ErrSessionNotFound
+	}
+	return own, nil
 }
 
 func (t txStore) Session(ctx context.Context, id string, scope sessions.Scope) (sessions.Session, error) {

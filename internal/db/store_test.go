@@ -1536,3 +1536,63 @@ func wantLocks(t *testing.T, s *db.Store, checks []lockCheck) {
 		}
 	}
 }
+
+// TestLockSessionsAndOwn: one statement locks the selected active
+// sessions and the caller's own row, and returns the own row as stored,
+// ended or not.
+func TestLockSessionsAndOwn(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	c := mustClient(t, s)
+	own := mustSession(t, s, "alice", c, t0)
+	sibling := mustSession(t, s, "alice", mustClient(t, s), t0)
+	stranger := mustSession(t, s, "bob", mustClient(t, s), t0)
+	err := s.InTx(ctx, func(tx sessions.Tx) error {
+		_, err := tx.LockSessionsAndOwn(ctx, sessions.Selector{UserID: "alice"}, newSessionID())
+		return err
+	})
+	if !errors.Is(err, sessions.ErrSessionNotFound) {
+		t.Fatalf("an own session that does not exist: %v, want ErrSessionNotFound", err)
+	}
+
+	held := make(chan sessions.Session, 1)
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx sessions.Tx) error {
+			self, err := tx.LockSessionsAndOwn(ctx, sessions.Selector{SessionID: sibling.ID}, own.ID)
+			if err != nil {
+				return err
+			}
+			held <- self
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case self := <-held:
+		if !reflect.DeepEqual(normalized(self), normalized(own)) {
+			t.Errorf("returned %+v, want the own session %+v", self, own)
+		}
+	case err := <-done:
+		t.Fatal(err)
+	}
+	wantLocks(t, s, []lockCheck{
+		{"the own session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, own.ID, true},
+		{"the selected session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, sibling.ID, true},
+		{"another session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, stranger.ID, false},
+	})
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	mustEnd(t, s, own.ID, sessions.StatusRevoked, t0.Add(time.Minute))
+	inTx(t, s, func(tx sessions.Tx) error {
+		self, err := tx.LockSessionsAndOwn(ctx, sessions.Selector{UserID: "alice"}, own.ID)
+		if err == nil && self.Status != sessions.StatusRevoked {
+			t.Errorf("an ended own session came back %s, want as stored (revoked)", self.Status)
+		}
+		return err
+	})
+}

@@ -49,6 +49,9 @@ func (countingTx) CommitAfterNext()                                      {}
 func (countingTx) LockSessionByToken(context.Context, TokenHash) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }
+func (countingTx) LockSessionsAndOwn(context.Context, Selector, string) (Session, error) {
+	return Session{}, ErrSessionNotFound
+}
 func (countingTx) LockClientOfToken(context.Context, TokenHash) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }

@@ -70,6 +70,10 @@ func (t *tripTx) LockSession(context.Context, string) (Session, error) {
 	t.stmt("LockSession")
 	return t.s.self, nil
 }
+func (t *tripTx) LockSessionsAndOwn(context.Context, Selector, string) (Session, error) {
+	t.stmt("LockSessionsAndOwn")
+	return t.s.self, nil
+}
 func (t *tripTx) LockClientOfToken(context.Context, TokenHash) (Session, error) {
 	t.stmt("LockClientOfToken")
 	return t.s.self, nil
@@ -126,6 +130,8 @@ func TestRoundTrips(t *testing.T) {
 	}
 	self := Session{ID: newID(sessionIDPrefix, now), UserID: "alice", ClientID: newID(clientIDPrefix, now), Status: StatusActive,
 		CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(time.Hour)}
+	other := self
+	other.ID = newID(sessionIDPrefix, now)
 	for _, c := range []struct {
 		name string
 		mode Mode
@@ -152,6 +158,14 @@ func TestRoundTrips(t *testing.T) {
 			_, err := s.SignOut(ctx, Holder(self), "", "")
 			return err
 		}, []string{"BEGIN+LockSession", "EndSessions+COMMIT"}},
+		{"a holder ends another session of its user", ModeMulti, func(s *Service) error {
+			_, err := s.SignOut(ctx, Holder(self), other.ID, "")
+			return err
+		}, []string{"BEGIN+Session", "LockSessionsAndOwn", "EndSessions+COMMIT"}},
+		{"a holder signs out its other devices", ModeSingle, func(s *Service) error {
+			_, err := s.EndUserSessions(ctx, Holder(self), "alice", self.ID, "")
+			return err
+		}, []string{"BEGIN+LockKnownUser", "Session", "LockSessionsAndOwn", "EndSessions+COMMIT"}},
 		{"a backend ends one session", ModeSingle, func(s *Service) error {
 			_, err := s.EndSession(ctx, Backend("k"), self.ID, "")
 			return err

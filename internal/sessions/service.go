@@ -395,19 +395,7 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 		return EndResult{}, err
 	}
 	var ended []Session
-	lockAll := func(tx Tx) error {
-		if lock != nil {
-			if err := lock(tx); err != nil {
-				return err
-			}
-		}
-		if !c.IsBackend() && sel == (Selector{SessionID: c.Session.ID}) {
-			// A holder ending its own session: act locks that row next.
-			return nil
-		}
-		return tx.LockSessions(ctx, sel)
-	}
-	err = s.act(ctx, c, lockAll, func(tx Tx, now time.Time) error {
+	err = s.actOn(ctx, c, lock, &sel, func(tx Tx, now time.Time) error {
 		// Sessions already past a bound are recorded as expired by the
 		// same statement, not ended.
 		tx.CommitAfterNext()
@@ -433,6 +421,14 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 // revocation.) Only then is the clock read, so the timestamps of actions
 // that wait on one another follow their commit order.
 func (s *Service) act(ctx context.Context, c Caller, lock func(Tx) error, fn func(tx Tx, now time.Time) error) error {
+	return s.actOn(ctx, c, lock, nil, fn)
+}
+
+// actOn is act for an action that changes the sessions changes selects
+// (nil: none beyond what lock covers): their row locks are taken after
+// lock's, and for a holder in the same statement as its own row's, every
+// row in ID order.
+func (s *Service) actOn(ctx context.Context, c Caller, lock func(Tx) error, changes *Selector, fn func(tx Tx, now time.Time) error) error {
 	return s.store.InTx(ctx, func(tx Tx) error {
 		if lock != nil {
 			if err := lock(tx); err != nil {
@@ -440,9 +436,21 @@ func (s *Service) act(ctx context.Context, c Caller, lock func(Tx) error, fn fun
 			}
 		}
 		if c.IsBackend() {
+			if changes != nil {
+				if err := tx.LockSessions(ctx, *changes); err != nil {
+					return err
+				}
+			}
 			return fn(tx, s.now())
 		}
-		_, now, err := s.stillLive(tx.LockSession(ctx, c.Session.ID))
+		var self Session
+		var err error
+		if changes == nil || *changes == (Selector{SessionID: c.Session.ID}) {
+			self, err = tx.LockSession(ctx, c.Session.ID)
+		} else {
+			self, err = tx.LockSessionsAndOwn(ctx, *changes, c.Session.ID)
+		}
+		_, now, err := s.stillLive(self, err)
 		if err != nil {
 			return err
 		}

@@ -67,6 +67,10 @@ type Tx interface {
 	// LockSessions takes the row locks of the active sessions sel selects,
 	// in ID order, until the transaction ends.
 	LockSessions(ctx context.Context, sel Selector) error
+	// LockSessionsAndOwn is LockSessions and LockSession(ownID) in one
+	// statement, every row in ID order: it returns the session ownID as
+	// stored, whatever its status, or ErrSessionNotFound if none.
+	LockSessionsAndOwn(ctx context.Context, sel Selector, ownID string) (Session, error)
 
 	// Session returns one session as stored if scope sees it, or
 	// ErrSessionNotFound: a session outside the scope is not found in the
