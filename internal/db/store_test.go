@@ -1372,21 +1372,7 @@ func TestLockSignIn(t *testing.T) {
 	c := mustClient(t, s)
 	alice := mustSession(t, s, "alice", c, t0)
 	elsewhere := mustSession(t, s, "alice", mustClient(t, s), t0)
-	held := make(chan struct{})
-	release := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.InTx(ctx, func(tx sessions.Tx) error {
-			if err := tx.LockSignIn(ctx, c, "bob"); err != nil {
-				return err
-			}
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
-	wantLocks(t, s, []lockCheck{
+	wantLocksWhileHeld(t, s, func(tx sessions.Tx) error { return tx.LockSignIn(ctx, c, "bob") }, []lockCheck{
 		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
 		// bob's row is new and not committed: another sign-in's insert
 		// waits on its key.
@@ -1394,10 +1380,6 @@ func TestLockSignIn(t *testing.T) {
 		{"a session on the client", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, alice.ID, true},
 		{"a session elsewhere", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, elsewhere.ID, false},
 	})
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestLockClientOfToken: the token's session comes back only while it is
@@ -1423,38 +1405,18 @@ func TestLockClientOfToken(t *testing.T) {
 		}
 	}
 
-	held := make(chan sessions.Session, 1)
-	release := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.InTx(ctx, func(tx sessions.Tx) error {
-			self, err := tx.LockClientOfToken(ctx, sessions.HashToken(bob.ID))
-			if err != nil {
-				return err
-			}
-			held <- self
-			<-release
-			return nil
-		})
-	}()
 	var self sessions.Session
-	select {
-	case self = <-held:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(normalized(self), normalized(bob)) {
-		t.Errorf("returned %+v, want bob's session %+v", self, bob)
-	}
-	wantLocks(t, s, []lockCheck{
+	wantLocksWhileHeld(t, s, func(tx sessions.Tx) (err error) {
+		self, err = tx.LockClientOfToken(ctx, sessions.HashToken(bob.ID))
+		return err
+	}, []lockCheck{
 		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
 		{"the token's session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, bob.ID, true},
 		{"another session on the client", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, alice.ID, true},
 		{"a session elsewhere", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, elsewhere.ID, false},
 	})
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if !reflect.DeepEqual(normalized(self), normalized(bob)) {
+		t.Errorf("returned %+v, want bob's session %+v", self, bob)
 	}
 }
 
@@ -1555,36 +1517,17 @@ func TestLockSessionsAndOwn(t *testing.T) {
 		t.Fatalf("an own session that does not exist: %v, want ErrSessionNotFound", err)
 	}
 
-	held := make(chan sessions.Session, 1)
-	release := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.InTx(ctx, func(tx sessions.Tx) error {
-			self, err := tx.LockSessionsAndOwn(ctx, sessions.Selector{SessionID: sibling.ID}, own.ID)
-			if err != nil {
-				return err
-			}
-			held <- self
-			<-release
-			return nil
-		})
-	}()
-	select {
-	case self := <-held:
-		if !reflect.DeepEqual(normalized(self), normalized(own)) {
-			t.Errorf("returned %+v, want the own session %+v", self, own)
-		}
-	case err := <-done:
-		t.Fatal(err)
-	}
-	wantLocks(t, s, []lockCheck{
+	var self sessions.Session
+	wantLocksWhileHeld(t, s, func(tx sessions.Tx) (err error) {
+		self, err = tx.LockSessionsAndOwn(ctx, sessions.Selector{SessionID: sibling.ID}, own.ID)
+		return err
+	}, []lockCheck{
 		{"the own session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, own.ID, true},
 		{"the selected session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, sibling.ID, true},
 		{"another session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, stranger.ID, false},
 	})
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if !reflect.DeepEqual(normalized(self), normalized(own)) {
+		t.Errorf("returned %+v, want the own session %+v", self, own)
 	}
 
 	mustEnd(t, s, own.ID, sessions.StatusRevoked, t0.Add(time.Minute))
@@ -1595,4 +1538,31 @@ func TestLockSessionsAndOwn(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// wantLocksWhileHeld runs lock in a transaction of its own and, while
+// that transaction is still open, checks what is locked (wantLocks).
+func wantLocksWhileHeld(t *testing.T, s *db.Store, lock func(tx sessions.Tx) error, checks []lockCheck) {
+	t.Helper()
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx sessions.Tx) error {
+			if err := lock(tx); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	wantLocks(t, s, checks)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
