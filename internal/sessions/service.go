@@ -411,9 +411,9 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL s
 // act runs fn in one transaction on behalf of c. First lock, if set,
 // checks access and takes the locks of what the action touches — the
 // client row, then the user row, in the order sign-in takes them, so an
-// action on a device or a user and a sign-in there are serialised; then
-// the rows of the sessions it will change. Then, for a session holder,
-// the caller's own session is read again and row-locked: an action whose
+// action on a device or a user and a sign-in there are serialised (and,
+// for a sign-in, the rows it may evict). Then, for a session holder, the
+// caller's own session is read again and row-locked: an action whose
 // session was ended while the request waited is ErrUnauthenticated, and
 // its session cannot end until the action commits. (An exclusive row lock,
 // not a share lock: holders of share locks that then update the row
