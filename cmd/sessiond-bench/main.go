@@ -57,6 +57,13 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == floorCommand {
+		if err := runFloorServer(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "sessiond-bench floor-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -91,7 +98,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profileDir, "profile", "", "directory for CPU profiles of sessiond (GET /session, POST /sessions) via SESSIOND_PPROF_ADDR")
 	fs.StringVar(&o.src, "src", ".", "the sessiond module to build ./cmd/sessiond from")
 	fs.BoolVar(&o.keep, "keep", false, "keep the container / database and the temp dir (for a look afterwards)")
-	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: raw,get,get-half,scale,get-due,post,delete,delete-user")
+	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: raw,get,floor,get-half,scale,get-due,post,delete,delete-user")
 	fs.StringVar(&o.compare, "compare", "", "JSON of an earlier run (e.g. with 10,000 sessions) to compare GET /session throughput with")
 	fs.BoolVar(&o.webhooks, "webhooks", false, "also deliver every event as a webhook to a receiver on 127.0.0.1 (verifying signatures) and measure the delivery rate")
 	fs.StringVar(&o.sessiondArgs, "sessiond-env", "", "extra KEY=VALUE environment for sessiond, space-separated")
@@ -218,7 +225,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.StartToReadyMS = ms(srv.startToReady)
 	logf("sessiond ready in %s on %s (pid %d)", srv.startToReady.Round(time.Millisecond), srv.addr, srv.cmd.Process.Pid)
 
-	if err := runPhases(ctx, o, pg, srv, seed, res, logf); err != nil {
+	if err := runPhases(ctx, o, pg, srv, seed, res, tmp, logf); err != nil {
 		return err
 	}
 	if recv != nil {

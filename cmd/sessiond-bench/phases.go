@@ -49,14 +49,20 @@ func sampleRSS(pid int) func() int64 {
 // runPhases runs the load phases in order, each for o.duration at
 // o.conns connections, and fills res.
 func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed *seeded,
-	res *results, logf func(string, ...any)) error {
+	res *results, dir string, logf func(string, ...any)) error {
 	pid := srv.cmd.Process.Pid
-	var phaseAt func(string, int, float64, string, func(int) (func() error, func(), error)) (phaseResult, error)
+	// phaseOn measures a phase against the server process with that pid
+	// (sessiond, or a floor server); phaseAt and phase against sessiond.
+	var phaseOn func(int, string, int, float64, string, func(int) (func() error, func(), error)) (phaseResult, error)
+	phaseAt := func(name string, conns int, rate float64, profile string,
+		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
+		return phaseOn(pid, name, conns, rate, profile, newWorker)
+	}
 	phase := func(name string, rate float64, profile string,
 		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
 		return phaseAt(name, o.conns, rate, profile, newWorker)
 	}
-	phaseAt = func(name string, conns int, rate float64, profile string,
+	phaseOn = func(pid int, name string, conns int, rate float64, profile string,
 		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
 		if rate > 0 {
 			logf("%s: %d conns, %.0f requests/s, %s", name, conns, rate, o.duration)
@@ -175,6 +181,27 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 			res.Phases = append(res.Phases, h)
 		}
 	}
+	// The floors (floor.go): the same load against servers with nothing
+	// of sessiond's own, right after its rounds.
+	if !o.skip["floor"] && len(gets) > 0 {
+		answer, err := sessionAnswer(srv.addr, seed.get[0])
+		if err != nil {
+			return err
+		}
+		for _, kind := range []string{floorLookup, floorConstant} {
+			fl, err := startFloor(ctx, kind, pg.url, answer, dir)
+			if err != nil {
+				return err
+			}
+			r, err := phaseOn(fl.cmd.Process.Pid, phaseFloor+kind, o.conns, 0, "",
+				getSessionWorker(fl.addr, &tokenFeed{tokens: seed.get}))
+			fl.stop()
+			if err != nil {
+				return err
+			}
+			res.Floors = append(res.Floors, r)
+		}
+	}
 	// GET /session at each -scale connection count: what sessiond costs
 	// per request and per open connection as the connections grow.
 	if !o.skip["scale"] {
@@ -260,6 +287,7 @@ const (
 	phaseRaw     = "raw lookup (pgx, prepared)"
 	phaseGet     = "GET /session"
 	phaseGetHalf = "GET /session @ half max"
+	phaseFloor   = "GET /session, floor server: "
 	phaseGetDue  = "GET /session (write due)"
 	phasePost    = "POST /sessions"
 	phaseDelete  = "DELETE /session"

@@ -25,6 +25,9 @@ type results struct {
 	StartToReadyMS float64       `json:"start_to_ready_ms"`
 	PeakRSSMiB     float64       `json:"peak_rss_mib"`
 	Phases         []phaseResult `json:"phases"`
+	// Floors is GET /session against the floor servers (floor.go); their
+	// SessiondCPUUS is the floor server's process.
+	Floors []phaseResult `json:"floors,omitempty"`
 	// Scale is GET /session at each -scale connection count.
 	Scale []phaseResult `json:"scale,omitempty"`
 	// Webhooks is set by -webhooks.
@@ -230,6 +233,25 @@ func printTable(w io.Writer, r *results) {
 		if r.ServerCPURatio != nil {
 			fmt.Fprintf(w, "  in server CPU per request, load generators left out (Postgres ÷ sessiond + Postgres): raw %.0f µs ÷ GET %.0f µs = %.2f\n",
 				r.rawServerCPU, r.getServerCPU, *r.ServerCPURatio)
+		}
+	}
+	if get := r.phase(phaseGet); get != nil && get.SessiondCPUUS != nil && len(r.Floors) > 0 {
+		fmt.Fprintf(w, "\nGET /session against floor servers at %d connections (floor.go: nothing of sessiond's own; CPU µs/request of the serving process, + Postgres):\n", r.Conns)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "server\t requests/s\t CPU µs/req: server\t postgres\t server ÷ sessiond\t")
+		fmt.Fprintf(tw, "sessiond\t %.0f\t %.0f\t %s\t 1.00\t\n", get.RPS, *get.SessiondCPUUS, fmtOpt(get.PostgresCPUUS))
+		for _, f := range r.Floors {
+			share := "-"
+			if f.SessiondCPUUS != nil && *get.SessiondCPUUS > 0 {
+				share = fmt.Sprintf("%.2f", *f.SessiondCPUUS / *get.SessiondCPUUS)
+			}
+			fmt.Fprintf(tw, "%s\t %.0f\t %s\t %s\t %s\t\n", strings.TrimPrefix(f.Name, phaseFloor), f.RPS, fmtOpt(f.SessiondCPUUS), fmtOpt(f.PostgresCPUUS), share)
+		}
+		tw.Flush()
+		for _, f := range r.Floors {
+			if f.Errors > 0 {
+				fmt.Fprintf(w, "  %s: %d errors\n", f.Name, f.Errors)
+			}
 		}
 	}
 	if wr := r.Webhooks; wr != nil {
