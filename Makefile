@@ -22,7 +22,7 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit fuzz up down smoke images vet bench demo demo-e2e js-test
+.PHONY: test unit fuzz up down smoke images vet bench floors demo demo-e2e js-test
 
 ## up: sessiond and Postgres with Docker Compose on http://localhost:8080
 up:
@@ -60,6 +60,11 @@ test: images
 ## Flags through ARGS, e.g. make bench ARGS="-sessions 1000000 -json out.json"
 bench: images
 	eval "$$(scripts/ensure-images.sh)"; go run ./cmd/sessiond-bench $(ARGS)
+
+## floors: what Postgres alone costs for sign-in, sign-out and sign out
+## everywhere, sessiond's guarantees added back one at a time (pgbench, psql)
+floors: images
+	scripts/floors.sh
 
 # Fuzz targets, by package. `go test -fuzz` takes one target at a time;
 # under plain `go test` each runs only its seeds (f.Add and
