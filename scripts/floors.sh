@@ -13,6 +13,10 @@
 #   sign-out     latency of one sign-out, one client at a time
 #   everywhere   one user's 1,000 and 10,000 sessions ended in one statement
 #
+# Autovacuum is off and each section vacuums what it wrote before it
+# measures, so no background vacuum of an earlier section's rows runs into
+# a later measurement.
+#
 # Env: FLOORS_ROUNDS (2) repeats of each measurement, FLOORS_SECONDS (8) per
 # pgbench run, FLOORS_ONLY (sign-in,sign-out,everywhere).
 set -euo pipefail
@@ -40,11 +44,19 @@ trap cleanup EXIT
 echo "== postgres ($IMAGE) on 127.0.0.1:$PORT, host network"
 CID=$(docker run -d --network host --shm-size 1g -e POSTGRES_PASSWORD=postgres -e PGPORT="$PORT" "$IMAGE" \
   postgres -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_connections=200 \
-  -c max_wal_size=8GB -c checkpoint_timeout=30min)
-for _ in $(seq 1 120); do
-  if [ "$(docker logs "$CID" 2>&1 | grep -c 'database system is ready to accept connections')" -ge 2 ]; then break; fi
-  sleep 1
+  -c max_wal_size=8GB -c checkpoint_timeout=30min -c autovacuum=off)
+# Ready when the server (not the entrypoint's init-time one) answers on
+# 127.0.0.1:$PORT.
+ready=
+for _ in $(seq 1 240); do
+  if [ "$(docker logs "$CID" 2>&1 | grep -c 'database system is ready to accept connections')" -ge 2 ] &&
+    docker exec "$CID" pg_isready -q -h 127.0.0.1 -p "$PORT" -U postgres; then
+    ready=1
+    break
+  fi
+  sleep 0.5
 done
+[ -n "$ready" ] || { docker logs "$CID" 2>&1 | tail -20 >&2; echo "floors: postgres did not become ready" >&2; exit 1; }
 URL="postgres://postgres:postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
 SESSIOND_DATABASE_URL=$URL go run ./cmd/sessiond migrate up >/dev/null
 
@@ -121,7 +133,10 @@ if [[ ,$ONLY, == *,sign-in,* ]]; then
   done
 fi
 
+vacuum_all() { psql <<<"VACUUM ANALYZE; CHECKPOINT;"; }
+
 if [[ ,$ONLY, == *,sign-out,* ]]; then
+  vacuum_all
   echo "== single sign-out by token, one client (latency is Postgres alone: no HTTP, no sessiond)"
   seed a 300000
   psql <<'SQL'
@@ -153,6 +168,7 @@ SQL
 fi
 
 if [[ ,$ONLY, == *,everywhere,* ]]; then
+  vacuum_all
   echo "== sign out everywhere: one user's N sessions ended and audited in one statement, then COMMIT"
   echo "   (copies of the tables with indexes and triggers added back level by level; ms: statement + COMMIT)"
   # level L N: build copies at level L, end user 1's N sessions, twice (users 1 and 2).
