@@ -21,6 +21,10 @@ import (
 // strictQuery is middleware for every route: a query string that does not
 // parse is 400 invalid_request before authentication or any other work.
 func strictQuery(c *gin.Context) {
+	if c.Request.URL.RawQuery == "" {
+		c.Next()
+		return
+	}
 	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
 		writeError(c, &sessions.Error{Code: sessions.CodeInvalidRequest,
 			Message: "The query string is malformed (a ';' separator or a bad %-escape); nothing was done.",
@@ -36,6 +40,10 @@ func strictQuery(c *gin.Context) {
 // "no session_id", and a repeated one must not be read as its first value.
 func queryParams(allowed ...string) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if c.Request.URL.RawQuery == "" {
+			c.Next()
+			return
+		}
 		// strictQuery has checked that the query parses, so Query() has
 		// dropped nothing.
 		for name, values := range c.Request.URL.Query() {
@@ -86,11 +94,20 @@ func decodePathParams(c *gin.Context) {
 // escaped path only when the client's escaping differs from Go's default,
 // and the decoded one otherwise, so a parameter could arrive decoded once
 // or not at all.
+//
+// When the escaped path is the path itself (no byte of it needs escaping,
+// as on every hot path) the router matches the same string either way, and
+// the request is not copied.
 func routeEscapedPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawPath == "" {
+			escaped := r.URL.EscapedPath()
+			if escaped == r.URL.Path {
+				next.ServeHTTP(w, r)
+				return
+			}
 			u := *r.URL
-			u.RawPath = u.EscapedPath()
+			u.RawPath = escaped
 			r2 := *r
 			r2.URL = &u
 			r = &r2

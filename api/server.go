@@ -227,7 +227,7 @@ func compressLarge(h http.Handler) http.Handler {
 	gz := gzipLarge(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.Contains(strings.ToLower(r.Header.Get("Accept-Encoding")), "gzip") {
-			w.Header()["Vary"] = []string{"Accept-Encoding"}
+			w.Header()["Vary"] = varyAcceptEncoding
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -258,18 +258,32 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // withRequestID keeps a caller's well-formed X-Request-ID, or makes one,
 // and echoes it.
 func withRequestID(c *gin.Context) {
-	id := c.GetHeader(requestIDHeader)
-	if !validRequestID.MatchString(id) {
-		b := make([]byte, 12)
-		_, _ = rand.Read(b)
-		id = hex.EncodeToString(b)
+	var id string
+	if v := c.Request.Header[canonicalRequestID]; len(v) > 0 { // Header.Get, without canonicalizing the name
+		id = v[0]
 	}
-	c.Set(requestIDHeader, id)
-	c.Header(requestIDHeader, id)
+	if !validRequestID.MatchString(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Writer.Header()[canonicalRequestID] = []string{id}
 	c.Next()
 }
 
-func requestID(c *gin.Context) string { return c.GetString(requestIDHeader) }
+// canonicalRequestID is requestIDHeader as net/http stores it
+// (textproto.CanonicalMIMEHeaderKey), so neither setting nor reading it
+// canonicalizes the name again.
+const canonicalRequestID = "X-Request-Id"
+
+// requestID is the request's ID, as withRequestID put it in the answer's
+// headers.
+func requestID(c *gin.Context) string {
+	if v := c.Writer.Header()[canonicalRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 // observe records every request in the metrics and, as cfg.AccessLog
 // says, in the access log: one line per request, never a header, a query
@@ -330,10 +344,20 @@ func recoverProblem(c *gin.Context) {
 // secureHeaders: answers carry sessions and must never be cached or
 // sniffed.
 func secureHeaders(c *gin.Context) {
-	c.Header("Cache-Control", "no-store")
-	c.Header("X-Content-Type-Options", "nosniff")
+	h := c.Writer.Header()
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
 	c.Next()
 }
+
+// The values of the headers every answer carries, shared by all answers
+// instead of allocated for each: net/http only reads them, and each slice
+// is full (len == cap), so a later Add copies it and a Set replaces it.
+var (
+	noStore            = []string{"no-store"}
+	noSniff            = []string{"nosniff"}
+	varyAcceptEncoding = []string{"Accept-Encoding"}
+)
 
 // limits bounds the body and the time of each request.
 func limits(cfg Config) gin.HandlerFunc {
@@ -357,7 +381,10 @@ type metrics struct {
 	// series caches the counter and histogram of each method, route and
 	// status seen, so a request does not hash and check its labels
 	// through the vectors again (a third of the metrics' CPU per request).
-	series sync.Map // seriesKey → *series
+	// A map under a read lock rather than a sync.Map, whose any-typed key
+	// would allocate a copy of seriesKey on every request.
+	mu     sync.RWMutex
+	series map[seriesKey]*series
 }
 
 type seriesKey struct {
@@ -381,6 +408,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to answer HTTP requests, by method and route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method", "route"}),
+		series: map[seriesKey]*series{},
 	}
 	reg.MustRegister(m.requests, m.duration)
 	return m
@@ -391,14 +419,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // accepted, statuses are three digits.
 func (m *metrics) observe(method, route string, status int, took time.Duration) {
 	k := seriesKey{method, route, status}
-	v, ok := m.series.Load(k)
-	if !ok {
-		v, _ = m.series.LoadOrStore(k, &series{
-			requests: m.requests.WithLabelValues(method, route, strconv.Itoa(status)),
-			duration: m.duration.WithLabelValues(method, route),
-		})
+	m.mu.RLock()
+	s := m.series[k]
+	m.mu.RUnlock()
+	if s == nil {
+		m.mu.Lock()
+		if s = m.series[k]; s == nil {
+			s = &series{
+				requests: m.requests.WithLabelValues(method, route, strconv.Itoa(status)),
+				duration: m.duration.WithLabelValues(method, route),
+			}
+			m.series[k] = s
+		}
+		m.mu.Unlock()
 	}
-	s := v.(*series)
 	s.requests.Inc()
 	s.duration.Observe(took.Seconds())
 }
