@@ -122,45 +122,11 @@ func startFloor(ctx context.Context, kind, dbURL string, answer []byte, dir stri
 		return nil, err
 	}
 	s := &sessiond{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
-	s.logPath = filepath.Join(dir, "floor-"+kind+".log")
-	logFile, err := os.Create(s.logPath)
-	if err != nil {
-		return nil, err
-	}
 	s.cmd = exec.Command(self, floorCommand, "-kind", kind, "-addr", s.addr, "-database-url", dbURL, "-body", bodyFile)
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
+	if err := s.start(ctx, filepath.Join(dir, "floor-"+kind+".log"), "floor server "+kind, 30*time.Second); err != nil {
 		return nil, err
 	}
-	go func() {
-		_ = s.cmd.Wait()
-		logFile.Close()
-		close(s.exited)
-	}()
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := client.Get("http://" + s.addr + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("floor server %s exited; its log:\n%s", kind, tail(s.logPath, 20))
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("floor server %s not ready after 30s", kind)
-		}
-	}
+	return s, nil
 }
 
 // sessionAnswer is sessiond's answer to GET /session for token.

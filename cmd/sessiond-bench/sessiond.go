@@ -80,19 +80,29 @@ func startSessiond(ctx context.Context, bin, dbURL string, o options, dir string
 		env = append(env, "SESSIOND_PPROF_ADDR="+s.pprofAddr)
 	}
 	env = append(env, splitList(o.sessiondArgs, ' ')...)
-	s.logPath = filepath.Join(dir, "sessiond.log")
-	logFile, err := os.Create(s.logPath)
-	if err != nil {
-		return nil, err
-	}
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env = env
-	s.cmd.Stdout = logFile
-	s.cmd.Stderr = logFile
 	start := time.Now()
+	if err := s.start(ctx, filepath.Join(dir, "sessiond.log"), "sessiond", 60*time.Second); err != nil {
+		return nil, err
+	}
+	s.startToReady = time.Since(start)
+	return s, nil
+}
+
+// start runs s.cmd with its output in logPath and waits until
+// http://s.addr/readyz answers 200, at most timeout; name is what errors
+// call it.
+func (s *sessiond) start(ctx context.Context, logPath, name string, timeout time.Duration) error {
+	s.logPath = logPath
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, err
+		return err
 	}
 	go func() {
 		_ = s.cmd.Wait()
@@ -100,28 +110,27 @@ func startSessiond(ctx context.Context, bin, dbURL string, o options, dir string
 		close(s.exited)
 	}()
 	client := &http.Client{Timeout: time.Second}
-	deadline := start.Add(60 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := client.Get("http://" + s.addr + "/readyz")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				s.startToReady = time.Since(start)
-				return s, nil
+				return nil
 			}
 		}
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("sessiond exited before it was ready; its log:\n%s", tail(s.logPath, 20))
+			return fmt.Errorf("%s exited before it was ready; its log:\n%s", name, tail(s.logPath, 20))
 		case <-ctx.Done():
 			s.stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(2 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("sessiond not ready after 60s; its log:\n%s", tail(s.logPath, 20))
+			return fmt.Errorf("%s not ready after %s; its log:\n%s", name, timeout, tail(s.logPath, 20))
 		}
 	}
 }
