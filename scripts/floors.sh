@@ -13,9 +13,9 @@
 #   sign-out     latency of one sign-out, one client at a time
 #   everywhere   one user's 1,000 and 10,000 sessions ended in one statement
 #
-# Autovacuum is off and each section vacuums what it wrote before it
-# measures, so no background vacuum of an earlier section's rows runs into
-# a later measurement.
+# Autovacuum is off and each later section starts with VACUUM ANALYZE and
+# a checkpoint, so no background vacuum of an earlier section's rows runs
+# into a measurement.
 #
 # Env: FLOORS_ROUNDS (2) repeats of each measurement, FLOORS_SECONDS (8) per
 # pgbench run, FLOORS_ONLY (sign-in,sign-out,everywhere).
