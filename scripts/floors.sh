@@ -95,16 +95,22 @@ UA="'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chro
 NEW_SESSION="INSERT INTO sessions ($COLS, token_hash) VALUES ('s' || :n, 'u' || :n, 'c' || :n, 'active', now(), now(), now() + interval '1 day', NULL, $UA, '203.0.113.7', '{}', sha256(('t' || :n)::bytea))"
 LOCK_USER="INSERT INTO session_users (user_id) VALUES ('u' || :n) ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id;"
 
-# seed PREFIX N: N active sessions of N users on N clients, token sha256(PREFIX t i).
+# insert_sessions TABLE PREFIX USER FIRST LAST: the INSERT of active
+# sessions g = FIRST..LAST into TABLE: ID PREFIX s g, token sha256(PREFIX t g),
+# client PREFIX c g, user the SQL expression USER (of g).
+insert_sessions() {
+  echo "INSERT INTO $1 (id, token_hash, user_id, client_id, created_at, last_active_at, expires_at, user_agent, ip_address)
+    SELECT '$2s' || lpad(g::text, 8, '0'), sha256(('$2t' || g)::bytea), $3, '$2c' || g, now(), now(), now() + interval '1 day', $UA, '203.0.113.7'
+    FROM generate_series($4, $5) g;"
+}
+
+# seed PREFIX N: N active sessions of N users on N clients (insert_sessions' names).
 seed() {
-  psql <<SQL
-INSERT INTO clients (id, created_at) SELECT '$1c' || g, now() FROM generate_series(1, $2) g;
-INSERT INTO sessions (id, token_hash, user_id, client_id, created_at, last_active_at, expires_at, user_agent, ip_address)
-SELECT '$1s' || g, sha256(('$1t' || g)::bytea), '$1u' || g, '$1c' || g, now(), now(), now() + interval '1 day', $UA, '203.0.113.7'
-FROM generate_series(1, $2) g;
-VACUUM ANALYZE sessions;
-CHECKPOINT;
-SQL
+  {
+    echo "INSERT INTO clients (id, created_at) SELECT '$1c' || g, now() FROM generate_series(1, $2) g;"
+    insert_sessions sessions "$1" "'$1u' || g" 1 "$2"
+    echo "VACUUM ANALYZE sessions; CHECKPOINT;"
+  } | psql
 }
 
 if [[ ,$ONLY, == *,sign-in,* ]]; then
@@ -151,7 +157,7 @@ SQL
     "WITH ended AS ($END AND token_hash = sha256(('at' || :g)::bytea) RETURNING $COLS), $AUDIT;" >"$WORK/o2.sql"
   printf '%s\n' '\set g random(1, 300000)' '\startpipeline' 'BEGIN;' \
     "SELECT $COLS FROM sessions WHERE token_hash = sha256(('at' || :g)::bytea) AND status = 'active' FOR NO KEY UPDATE;" \
-    '\endpipeline' '\startpipeline' "WITH ended AS ($END AND id = 'as' || :g RETURNING $COLS), $AUDIT;" 'COMMIT;' \
+    '\endpipeline' '\startpipeline' "WITH ended AS ($END AND id = 'as' || lpad(:g::text, 8, '0') RETURNING $COLS), $AUDIT;" 'COMMIT;' \
     '\endpipeline' >"$WORK/o3.sql"
   echo "  (tokens are drawn at random from 300,000: a few per cent of draws find a session already ended, which is cheaper)"
   for _ in $(seq "$ROUNDS"); do
@@ -171,6 +177,20 @@ if [[ ,$ONLY, == *,everywhere,* ]]; then
   vacuum_all
   echo "== sign out everywhere: one user's N sessions ended and audited in one statement, then COMMIT"
   echo "   (copies of the tables with indexes and triggers added back level by level; ms: statement + COMMIT)"
+  # end_everywhere SESSIONS EVENTS USER PAYLOAD: the timed transaction that
+  # ends USER's active sessions in SESSIONS and audits them in EVENTS with
+  # PAYLOAD (SQL) as each row's session, as sessiond's ending statement does.
+  end_everywhere() {
+    echo '\timing on'
+    echo '\o /dev/null'
+    echo "BEGIN;"
+    echo "WITH ended AS (UPDATE $1 SET status = 'revoked', ended_at = now() WHERE user_id = '$3' AND status = 'active' RETURNING $COLS),
+      audit AS (INSERT INTO $2 (session_id, old_status, new_status, at, actor, client_id, session) SELECT id, 'active', status, ended_at, 'user', client_id, $4 FROM ended)
+      SELECT $COLS FROM ended ORDER BY id DESC;"
+    echo "COMMIT;"
+    echo '\o'
+    echo '\timing off'
+  }
   # level L N: build copies at level L, end user 1's N sessions, twice (users 1 and 2).
   level() {
     local L=$1 N=$2 ff=50 pay="NULL::jsonb"
@@ -187,21 +207,10 @@ if [[ ,$ONLY, == *,everywhere,* ]]; then
         CREATE INDEX ON floor_sessions (expires_at) WHERE status = 'active'; CREATE INDEX ON floor_sessions (last_active_at) WHERE status = 'active';
         CREATE INDEX ON floor_sessions (ended_at) WHERE status <> 'active';"
       [ "$L" -ge 6 ] && echo "CREATE TRIGGER keep_terminal BEFORE UPDATE OF status, ended_at ON floor_sessions FOR EACH ROW EXECUTE FUNCTION sessions_keep_terminal();"
-      echo "INSERT INTO floor_sessions (id, token_hash, user_id, client_id, created_at, last_active_at, expires_at, user_agent, ip_address)
-        SELECT 'fs' || lpad(g::text, 8, '0'), sha256(('f' || g)::bytea), 'fu' || (g / $N), 'fc' || g, now(), now(), now() + interval '1 day', $UA, '203.0.113.7'
-        FROM generate_series(0, 3 * $N - 1) g;"
+      insert_sessions floor_sessions f "'fu' || (g / $N)" 0 $((3 * N - 1))
       echo "VACUUM ANALYZE floor_sessions; VACUUM ANALYZE floor_events; CHECKPOINT;"
-      for u in 1 2; do
-        echo '\timing on'
-        echo '\o /dev/null'
-        echo "BEGIN;"
-        echo "WITH ended AS (UPDATE floor_sessions SET status = 'revoked', ended_at = now() WHERE user_id = 'fu$u' AND status = 'active' RETURNING *),
-          audit AS (INSERT INTO floor_events (session_id, old_status, new_status, at, actor, client_id, session) SELECT id, 'active', status, ended_at, 'user', client_id, $pay FROM ended)
-          SELECT * FROM ended ORDER BY id DESC;"
-        echo "COMMIT;"
-        echo '\o'
-        echo '\timing off'
-      done
+      end_everywhere floor_sessions floor_events fu1 "$pay"
+      end_everywhere floor_sessions floor_events fu2 "$pay"
     } | psql 2>&1 | awk '/^Time/ {t[++n] = $2} END {printf "%.0f + %.0f, %.0f + %.0f", t[2], t[3], t[5], t[6]}'
   }
   # The real tables, with the events trigger (sessiond's own statement shape).
@@ -209,18 +218,9 @@ if [[ ,$ONLY, == *,everywhere,* ]]; then
     local N=$1 tag=$2
     {
       echo "INSERT INTO clients (id, created_at) SELECT '${tag}c' || g, now() FROM generate_series(1, $N) g;"
-      echo "INSERT INTO sessions (id, token_hash, user_id, client_id, created_at, last_active_at, expires_at, user_agent, ip_address)
-        SELECT '${tag}s' || lpad(g::text, 8, '0'), sha256(('${tag}t' || g)::bytea), '${tag}u', '${tag}c' || g, now(), now(), now() + interval '1 day', $UA, '203.0.113.7'
-        FROM generate_series(1, $N) g;"
+      insert_sessions sessions "$tag" "'${tag}u'" 1 "$N"
       echo "VACUUM ANALYZE sessions; VACUUM ANALYZE session_events; CHECKPOINT;"
-      echo '\timing on'
-      echo '\o /dev/null'
-      echo "BEGIN;"
-      echo "WITH ended AS (UPDATE sessions SET status = 'revoked', ended_at = now() WHERE user_id = '${tag}u' AND status = 'active' RETURNING $COLS),
-        audit AS (INSERT INTO session_events (session_id, old_status, new_status, at, actor, client_id, session) SELECT id, 'active', status, ended_at, 'user', client_id, $SNAP FROM ended)
-        SELECT $COLS FROM ended ORDER BY id DESC;"
-      echo "COMMIT;"
-      echo '\o'
+      end_everywhere sessions session_events "${tag}u" "$SNAP"
     } | psql 2>&1 | awk '/^Time/ {t[++n] = $2} END {printf "%.0f + %.0f", t[2], t[3]}'
   }
   names=("" "sessions: primary key, token, user index (endings HOT); audit: primary key only, no payload"

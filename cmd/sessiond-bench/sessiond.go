@@ -44,7 +44,8 @@ func migrate(ctx context.Context, bin, dbURL string) error {
 	return nil
 }
 
-// sessiond is a running sessiond process.
+// sessiond is a running server process: sessiond itself, or a floor
+// server (floor.go), which is measured the same way.
 type sessiond struct {
 	cmd          *exec.Cmd
 	addr         string // 127.0.0.1:port
