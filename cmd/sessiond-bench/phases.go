@@ -53,16 +53,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 	pid := srv.cmd.Process.Pid
 	// phaseOn measures a phase against the server process with that pid
 	// (sessiond, or a floor server); phaseAt and phase against sessiond.
-	var phaseOn func(int, string, int, float64, string, func(int) (func() error, func(), error)) (phaseResult, error)
-	phaseAt := func(name string, conns int, rate float64, profile string,
-		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
-		return phaseOn(pid, name, conns, rate, profile, newWorker)
-	}
-	phase := func(name string, rate float64, profile string,
-		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
-		return phaseAt(name, o.conns, rate, profile, newWorker)
-	}
-	phaseOn = func(pid int, name string, conns int, rate float64, profile string,
+	phaseOn := func(pid int, name string, conns int, rate float64, profile string,
 		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
 		if rate > 0 {
 			logf("%s: %d conns, %.0f requests/s, %s", name, conns, rate, o.duration)
@@ -121,6 +112,14 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 		}
 		time.Sleep(time.Second) // let the checkpointer and autovacuum settle between phases
 		return r, nil
+	}
+	phaseAt := func(name string, conns int, rate float64, profile string,
+		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
+		return phaseOn(pid, name, conns, rate, profile, newWorker)
+	}
+	phase := func(name string, rate float64, profile string,
+		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
+		return phaseAt(name, o.conns, rate, profile, newWorker)
 	}
 
 	raw, err := newRawLookup(ctx, pg.url, o.conns)
