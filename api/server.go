@@ -152,7 +152,13 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	}
 	r.NoRoute(func(c *gin.Context) { writeError(c, sessions.Errorf(codeNotFound, "No such endpoint.")) })
 	r.NoMethod(func(c *gin.Context) {
-		writeError(c, sessions.Errorf(codeMethodNotAllowed, "This endpoint does not answer %s.", c.Request.Method))
+		// The answer names the method only if it is a known one: a client
+		// may send a 30 KB token as its method.
+		method := knownMethod(c.Request.Method)
+		if method == "other" {
+			method = "this method"
+		}
+		writeError(c, sessions.Errorf(codeMethodNotAllowed, "This endpoint does not answer %s.", method))
 	})
 
 	r.Match(getAndHead, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -200,7 +206,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	// names, not by the active cookie (which may be the one that died).
 	r.Handle(http.MethodPost, "/session/active", queryParams(), h.switchActive)
 	route([]string{http.MethodGet}, eventsRoute, nil, h.streamEvents)
-	return routeEscapedPath(compressLarge(r)), nil
+	return closeAfterChunked(routeEscapedPath(compressLarge(r))), nil
 }
 
 // getAndHead registers a GET route for HEAD too (RFC 9110 §9.3.2: the
@@ -296,13 +302,14 @@ func observe(cfg Config, m *metrics) gin.HandlerFunc {
 		took := time.Since(start)
 		route := routeOf(c)
 		status := c.Writer.Status()
-		m.observe(c.Request.Method, route, status, took)
+		method := knownMethod(c.Request.Method)
+		m.observe(method, route, status, took)
 		if mode == AccessLogOff || (mode == AccessLogErrors && status < 400 && took < slow) {
 			return
 		}
 		logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", requestID(c)),
-			slog.String("method", c.Request.Method),
+			slog.String("method", method),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Duration("duration", took),
@@ -414,9 +421,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// observe counts one answered request. The set of series is bounded:
-// routes are patterns (or "unmatched"), methods are those net/http
-// accepted, statuses are three digits.
+// observe counts one answered request. The set of series is bounded
+// because each label is: routes are patterns (or "unmatched"), methods
+// are passed through knownMethod (net/http itself accepts any token as a
+// method, so the raw method would make a series per distinct name),
+// statuses are three digits.
 func (m *metrics) observe(method, route string, status int, took time.Duration) {
 	k := seriesKey{method, route, status}
 	m.mu.RLock()
@@ -435,6 +444,20 @@ func (m *metrics) observe(method, route string, status int, took time.Duration) 
 	}
 	s.requests.Inc()
 	s.duration.Observe(took.Seconds())
+}
+
+// knownMethod is method if it is one of RFC 9110's methods (or PATCH),
+// and "other" for anything else: the method of a request is chosen by the
+// client, and a metric label or a log field that took it as it came would
+// let anyone add series for ever or write lines of any length
+// (promhttp's sanitizeMethod does the same).
+func knownMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // routeOf is the route pattern that served c ("/sessions/:id"), never the
