@@ -304,6 +304,9 @@ func observe(cfg Config, m *metrics) gin.HandlerFunc {
 		status := c.Writer.Status()
 		method := knownMethod(c.Request.Method)
 		m.observe(method, route, status, took)
+		if cause, ok := c.Get(unavailableCauseKey); ok {
+			m.unavailable.WithLabelValues(cause.(string)).Inc()
+		}
 		if mode == AccessLogOff || (mode == AccessLogErrors && status < 400 && took < slow) {
 			return
 		}
@@ -385,6 +388,9 @@ func limits(cfg Config) gin.HandlerFunc {
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// unavailable counts 503 answers by cause, so a request that ran out
+	// of time is told apart from a database out of reach.
+	unavailable *prometheus.CounterVec
 	// series caches the counter and histogram of each method, route and
 	// status seen, so a request does not hash and check its labels
 	// through the vectors again (a third of the metrics' CPU per request).
@@ -415,9 +421,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to answer HTTP requests, by method and route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method", "route"}),
+		unavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_http_unavailable_total",
+			Help: "503 unavailable answers by cause: deadline (the request ran out of time), database (out of reach), other (e.g. a replica at SESSIOND_MAX_STREAMS).",
+		}, []string{"cause"}),
 		series: map[seriesKey]*series{},
 	}
-	reg.MustRegister(m.requests, m.duration)
+	for _, cause := range []string{causeDeadline, causeDatabase, causeOther} {
+		m.unavailable.WithLabelValues(cause) // shown at 0 from the start
+	}
+	reg.MustRegister(m.requests, m.duration, m.unavailable)
 	return m
 }
 

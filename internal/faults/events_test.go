@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/pgtest"
 )
 
@@ -415,8 +416,9 @@ func TestWebhooksReceiverFailingForever(t *testing.T) {
 		t.Errorf("only %d retries in 3 s; the deliverer should keep retrying", n)
 	}
 	_, metrics := request(t, failing.addr, http.MethodGet, "/metrics", "", "")
-	for _, want := range []string{`sessiond_webhook_deliveries_total{outcome="dropped",url="` + recv.URL() + `"}`,
-		`sessiond_webhook_deliveries_total{outcome="failed",url="` + recv.URL() + `"}`, `sessiond_webhook_lag_seconds{url="` + recv.URL() + `"}`} {
+	label := events.WebhookKey(recv.URL())[:12]
+	for _, want := range []string{`sessiond_webhook_deliveries_total{outcome="dropped",webhook="` + label + `"}`,
+		`sessiond_webhook_deliveries_total{outcome="failed",webhook="` + label + `"}`, `sessiond_webhook_lag_seconds{webhook="` + label + `"}`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
