@@ -12,7 +12,7 @@ func TestPermanentRefusals(t *testing.T) {
 		status    int
 		permanent bool
 	}{
-		{0, false}, // no answer: a timeout or a refused connection
+		{0, false},                                             // no answer: a timeout or a refused connection
 		{301, false}, {302, false}, {307, false}, {308, false}, // the URL moved: fix the URL, every event alike
 		{400, true}, {401, true}, {403, true}, {404, true}, {410, true}, {413, true}, {422, true},
 		{408, false}, {425, false}, {429, false}, // "try again later"
