@@ -235,7 +235,7 @@ func TestClientThatHungUpIsNotAServerError(t *testing.T) {
 		wantOnly499AtInfo(t, records(t, logged()), "/session")
 		e.wantActive(t, s)
 	})
-	t.Run("our own request timeout stays 503 unavailable", func(t *testing.T) {
+	t.Run("our own request timeout is 503 unavailable that says it ran out of time", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, func(_ *sessions.Config, a *api.Config) { a.RequestTimeout = 300 * time.Millisecond })
 		// Only the request under test goes through HTTP: on a loaded
@@ -244,12 +244,27 @@ func TestClientThatHungUpIsNotAServerError(t *testing.T) {
 		lock := lockSession(t, e, s.ID)
 		r := e.do(t, http.MethodDelete, "/sessions/"+s.ID, backend, nil)
 		r.wantProblem(t, http.StatusServiceUnavailable, "unavailable")
+		wantDetail(t, r, "The request ran out of time; try again.")
+		if r.Header.Get("Retry-After") == "" {
+			t.Errorf("503 without Retry-After")
+		}
 		lock.release(t)
 		waitForMetric(t, e, `sessiond_http_requests_total{method="DELETE",route="/sessions/:id",status="503"} 1`)
+		waitForMetric(t, e, `sessiond_http_unavailable_total{cause="deadline"} 1`)
+		waitForMetric(t, e, `sessiond_http_unavailable_total{cause="database"} 0`)
 		if st := storedRow(t, e, s.ID).Status; st != "active" {
 			t.Errorf("the timed-out sign-out left the session %s, want active", st)
 		}
 	})
+}
+
+// wantDetail checks the detail of a problem answer.
+func wantDetail(t *testing.T, r response, want string) {
+	t.Helper()
+	var p struct{ Detail string }
+	if err := json.Unmarshal(r.Body, &p); err != nil || p.Detail != want {
+		t.Errorf("detail of %s, want %q", r.Body, want)
+	}
 }
 
 func wantOnly499AtInfo(t *testing.T, recs []logRecord, route string) {

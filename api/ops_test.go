@@ -103,6 +103,10 @@ func TestReadyzWithoutDatabase(t *testing.T) {
 	if r.Header.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After")
 	}
+	// Out of reach, not out of time: the answer and the metric say which.
+	wantDetail(t, r, "The database is unavailable; try again shortly.")
+	waitForMetric(t, e, `sessiond_http_unavailable_total{cause="database"} 1`)
+	waitForMetric(t, e, `sessiond_http_unavailable_total{cause="deadline"} 0`)
 	e.do(t, http.MethodGet, "/healthz", noCred, nil).wantStatus(t, http.StatusOK)
 }
 

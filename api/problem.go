@@ -38,9 +38,30 @@ var statusOf = map[string]int{
 // clientGone reports whether the request's context ended because its
 // client went away (net/http cancels it when the connection closes), as
 // opposed to our own RequestTimeout, which ends it with a deadline and
-// stays 503 unavailable.
+// stays 503 unavailable (with its own message, sessions.ErrTimedOut).
 func clientGone(c *gin.Context) bool {
 	return errors.Is(c.Request.Context().Err(), context.Canceled)
+}
+
+// unavailableCauseKey holds, in the gin context of a 503, what made it
+// unavailable, for the sessiond_http_unavailable_total metric.
+const unavailableCauseKey = "sessiond.unavailable_cause"
+
+// The causes of a 503, the values of the metric's cause label.
+const (
+	causeDeadline = "deadline" // the request ran out of time (sessions.ErrTimedOut)
+	causeDatabase = "database" // the database is out of reach (sessions.ErrUnavailable)
+	causeOther    = "other"    // anything else answered unavailable (a full replica)
+)
+
+func unavailableCause(err error) string {
+	switch {
+	case errors.Is(err, sessions.ErrTimedOut):
+		return causeDeadline
+	case errors.Is(err, sessions.ErrUnavailable):
+		return causeDatabase
+	}
+	return causeOther
 }
 
 // problem is an RFC 9457 problem details object.
@@ -85,6 +106,7 @@ func writeError(c *gin.Context, err error) {
 	switch status {
 	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", retryAfterSeconds)
+		c.Set(unavailableCauseKey, unavailableCause(err))
 	case http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="sessiond"`)
 	}

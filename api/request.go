@@ -116,6 +116,28 @@ func routeEscapedPath(next http.Handler) http.Handler {
 	})
 }
 
+// closeAfterChunked closes the connection after answering a request sent
+// with Transfer-Encoding: chunked. net/http accepts a request that carries
+// both Content-Length and Transfer-Encoding, frames it by the chunks, and
+// removes both headers before any handler runs, so the conflict itself
+// cannot be seen here. A proxy in front that frames the same bytes by
+// Content-Length would then see a different boundary between requests
+// than sessiond does (request smuggling, RFC 9112 §11.2); RFC 9112 §6.1
+// says to close the connection after such a message. Closing after every
+// chunked request covers that case and costs little: sessiond's bodies are
+// small JSON that clients send with a Content-Length (browsers always do),
+// so chunked requests are rare and pay at most a new connection.
+func closeAfterChunked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header()["Connection"] = connectionClose
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var connectionClose = []string{"close"}
+
 // noBody is middleware for the routes that take no body: a request that
 // sends one is 400 invalid_request. A DELETE /session with
 // {"session_id": …} in its body must not be read as a plain signOut() that

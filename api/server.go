@@ -152,7 +152,13 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	}
 	r.NoRoute(func(c *gin.Context) { writeError(c, sessions.Errorf(codeNotFound, "No such endpoint.")) })
 	r.NoMethod(func(c *gin.Context) {
-		writeError(c, sessions.Errorf(codeMethodNotAllowed, "This endpoint does not answer %s.", c.Request.Method))
+		// The answer names the method only if it is a known one: a client
+		// may send a 30 KB token as its method.
+		method := knownMethod(c.Request.Method)
+		if method == "other" {
+			method = "this method"
+		}
+		writeError(c, sessions.Errorf(codeMethodNotAllowed, "This endpoint does not answer %s.", method))
 	})
 
 	r.Match(getAndHead, "/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -200,7 +206,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	// names, not by the active cookie (which may be the one that died).
 	r.Handle(http.MethodPost, "/session/active", queryParams(), h.switchActive)
 	route([]string{http.MethodGet}, eventsRoute, nil, h.streamEvents)
-	return routeEscapedPath(compressLarge(r)), nil
+	return closeAfterChunked(routeEscapedPath(compressLarge(r))), nil
 }
 
 // getAndHead registers a GET route for HEAD too (RFC 9110 §9.3.2: the
@@ -296,13 +302,17 @@ func observe(cfg Config, m *metrics) gin.HandlerFunc {
 		took := time.Since(start)
 		route := routeOf(c)
 		status := c.Writer.Status()
-		m.observe(c.Request.Method, route, status, took)
+		method := knownMethod(c.Request.Method)
+		m.observe(method, route, status, took)
+		if cause, ok := c.Get(unavailableCauseKey); ok {
+			m.unavailable.WithLabelValues(cause.(string)).Inc()
+		}
 		if mode == AccessLogOff || (mode == AccessLogErrors && status < 400 && took < slow) {
 			return
 		}
 		logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", requestID(c)),
-			slog.String("method", c.Request.Method),
+			slog.String("method", method),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Duration("duration", took),
@@ -378,6 +388,9 @@ func limits(cfg Config) gin.HandlerFunc {
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// unavailable counts 503 answers by cause, so a request that ran out
+	// of time is told apart from a database out of reach.
+	unavailable *prometheus.CounterVec
 	// series caches the counter and histogram of each method, route and
 	// status seen, so a request does not hash and check its labels
 	// through the vectors again (a third of the metrics' CPU per request).
@@ -408,15 +421,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to answer HTTP requests, by method and route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method", "route"}),
+		unavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_http_unavailable_total",
+			Help: "503 unavailable answers by cause: deadline (the request ran out of time), database (out of reach), other (e.g. a replica at SESSIOND_MAX_STREAMS).",
+		}, []string{"cause"}),
 		series: map[seriesKey]*series{},
 	}
-	reg.MustRegister(m.requests, m.duration)
+	for _, cause := range []string{causeDeadline, causeDatabase, causeOther} {
+		m.unavailable.WithLabelValues(cause) // shown at 0 from the start
+	}
+	reg.MustRegister(m.requests, m.duration, m.unavailable)
 	return m
 }
 
-// observe counts one answered request. The set of series is bounded:
-// routes are patterns (or "unmatched"), methods are those net/http
-// accepted, statuses are three digits.
+// observe counts one answered request. The set of series is bounded
+// because each label is: routes are patterns (or "unmatched"), methods
+// are passed through knownMethod (net/http itself accepts any token as a
+// method, so the raw method would make a series per distinct name),
+// statuses are three digits.
 func (m *metrics) observe(method, route string, status int, took time.Duration) {
 	k := seriesKey{method, route, status}
 	m.mu.RLock()
@@ -435,6 +457,20 @@ func (m *metrics) observe(method, route string, status int, took time.Duration) 
 	}
 	s.requests.Inc()
 	s.duration.Observe(took.Seconds())
+}
+
+// knownMethod is method if it is one of RFC 9110's methods (or PATCH),
+// and "other" for anything else: the method of a request is chosen by the
+// client, and a metric label or a log field that took it as it came would
+// let anyone add series for ever or write lines of any length
+// (promhttp's sanitizeMethod does the same).
+func knownMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // routeOf is the route pattern that served c ("/sessions/:id"), never the

@@ -123,7 +123,7 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 			URLs: cfg.WebhookURLs, Secret: cfg.WebhookSecret, RetryFor: cfg.WebhookRetryFor, Timeout: cfg.WebhookTimeout,
 			BackoffMin: cfg.WebhookBackoffMin, BackoffMax: cfg.WebhookBackoffMax, LeaseRetry: cfg.WebhookLeaseRetry,
 			Log:      store,
-			TryLease: func(ctx context.Context, url string) (events.Lease, error) { return tryWebhookLease(ctx, store, url) },
+			TryLease: func(ctx context.Context, key string) (events.Lease, error) { return tryWebhookLease(ctx, store, key) },
 			Wake:     hub.Watch,
 			Logger:   logger,
 			Registry: registry,
@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 
 	if len(cfg.WebhookURLs) > 0 {
 		// Before serving: every event this process commits goes to every URL.
-		if err := store.EnsureWebhookPositions(ctx, cfg.WebhookURLs); err != nil {
+		if err := store.EnsureWebhookPositions(ctx, webhookKeys(cfg.WebhookURLs)); err != nil {
 			logger.Warn("webhook positions not recorded yet; each URL starts when its delivery does", "error", err.Error())
 		}
 	}
@@ -333,10 +333,20 @@ func listenEvents(ctx context.Context, store *db.Store) (events.Listener, error)
 	return l, err
 }
 
-func tryWebhookLease(ctx context.Context, store *db.Store, url string) (events.Lease, error) {
-	l, err := store.TryWebhookLease(ctx, url)
+func tryWebhookLease(ctx context.Context, store *db.Store, key string) (events.Lease, error) {
+	l, err := store.TryWebhookLease(ctx, key)
 	if l == nil {
 		return nil, err
 	}
 	return l, err
+}
+
+// webhookKeys are the database keys of the webhook URLs (the URLs
+// themselves are never stored: they may hold secrets).
+func webhookKeys(urls []string) []string {
+	keys := make([]string, len(urls))
+	for i, u := range urls {
+		keys[i] = events.WebhookKey(u)
+	}
+	return keys
 }

@@ -129,17 +129,25 @@ func retryable(err error) bool {
 }
 
 // mapError turns what pgx returns into what sessions.Store promises: the
-// service's own errors pass through; an error that did not come from
-// Postgres itself (refused, reset, timed out) means the database is out of
-// reach, so it is sessions.ErrUnavailable with the cause kept for the log;
-// anything else stays an internal error.
+// service's own errors pass through; a deadline that ran out (the
+// request's, or a statement's) is sessions.ErrTimedOut, since a request
+// queued behind other transactions' row locks runs out of time against a
+// database that answers; an error that did not come from Postgres itself
+// (refused, reset) means the database is out of reach, so it is
+// sessions.ErrUnavailable with the cause kept for the log; anything else
+// stays an internal error.
 func mapError(err error) error {
 	var se *sessions.Error
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil, errors.As(err, &se), errors.Is(err, context.Canceled):
 		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", sessions.ErrTimedOut, err)
 	case errors.As(err, &pgErr):
+		if pgErr.Code == "57014" { // query_canceled: a statement_timeout, or pgx cancelling at a deadline
+			return fmt.Errorf("%w: %w", sessions.ErrTimedOut, err)
+		}
 		switch pgErr.Code[:2] {
 		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
 			return fmt.Errorf("%w: %w", sessions.ErrUnavailable, err)

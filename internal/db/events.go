@@ -221,48 +221,51 @@ const WebhookAppName = "sessiond-webhook"
 // WebhookLease is the right to deliver to one webhook URL: a session-level
 // advisory lock on a connection of its own. If the process dies, Postgres
 // ends the connection and the lock goes with it, so another replica takes
-// over at once.
+// over at once. A URL is known here only by its key (the hex SHA-256 the
+// events package computes): a URL may hold a secret, and the database
+// never stores it.
 type WebhookLease struct {
 	conn *pgx.Conn
-	url  string
+	key  string
 }
 
-// TryWebhookLease takes the lease of url if no one holds it; nil without
-// error when another does. A URL seen for the first time starts at the
-// newest event: webhooks deliver what happens after they are configured.
-func (s *Store) TryWebhookLease(ctx context.Context, url string) (*WebhookLease, error) {
+// TryWebhookLease takes the lease of the URL with the given key if no one
+// holds it; nil without error when another does. A URL seen for the first
+// time starts at the newest event: webhooks deliver what happens after
+// they are configured.
+func (s *Store) TryWebhookLease(ctx context.Context, key string) (*WebhookLease, error) {
 	conn, err := s.dedicatedConn(ctx, WebhookAppName)
 	if err != nil {
 		return nil, err
 	}
 	var ok bool
-	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('sessiond.webhook:' || $1, 0))`, url).Scan(&ok)
+	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('sessiond.webhook:' || $1, 0))`, key).Scan(&ok)
 	if err == nil && ok {
-		_, err = conn.Exec(ctx, `INSERT INTO webhook_positions (url, position)
-			VALUES ($1, (`+latestEventSeq+`)) ON CONFLICT (url) DO NOTHING`, url)
+		_, err = conn.Exec(ctx, `INSERT INTO webhook_positions (url_hash, position)
+			VALUES ($1, (`+latestEventSeq+`)) ON CONFLICT (url_hash) DO NOTHING`, key)
 	}
 	if err != nil || !ok {
 		_ = conn.Close(context.Background())
 		return nil, mapError(err)
 	}
-	return &WebhookLease{conn: conn, url: url}, nil
+	return &WebhookLease{conn: conn, key: key}, nil
 }
 
-// EnsureWebhookPositions records a position for every URL that has none,
-// at the newest event: a URL receives what commits after it is first
-// configured. sessiond calls it before it serves, so every event its
+// EnsureWebhookPositions records a position for every URL key that has
+// none, at the newest event: a URL receives what commits after it is
+// first configured. sessiond calls it before it serves, so every event its
 // requests commit reaches every URL it is configured with.
-func (s *Store) EnsureWebhookPositions(ctx context.Context, urls []string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO webhook_positions (url, position)
-		SELECT u, (`+latestEventSeq+`) FROM unnest($1::text[]) u
-		ON CONFLICT (url) DO NOTHING`, urls)
+func (s *Store) EnsureWebhookPositions(ctx context.Context, keys []string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO webhook_positions (url_hash, position)
+		SELECT k, (`+latestEventSeq+`) FROM unnest($1::text[]) k
+		ON CONFLICT (url_hash) DO NOTHING`, keys)
 	return mapError(err)
 }
 
 // Position returns the stored position of the lease's URL.
 func (l *WebhookLease) Position(ctx context.Context) (int64, error) {
 	var pos int64
-	err := l.conn.QueryRow(ctx, `SELECT position FROM webhook_positions WHERE url = $1`, l.url).Scan(&pos)
+	err := l.conn.QueryRow(ctx, `SELECT position FROM webhook_positions WHERE url_hash = $1`, l.key).Scan(&pos)
 	return pos, mapError(err)
 }
 
@@ -270,7 +273,40 @@ func (l *WebhookLease) Position(ctx context.Context) (int64, error) {
 // on the lease's own connection, so it fails once the lease is lost.
 func (l *WebhookLease) Advance(ctx context.Context, pos int64) error {
 	_, err := l.conn.Exec(ctx, `UPDATE webhook_positions SET position = $2, updated_at = now()
-		WHERE url = $1 AND position < $2`, l.url, pos)
+		WHERE url_hash = $1 AND position < $2`, l.key, pos)
+	return mapError(err)
+}
+
+// Park stores e as a dead letter of the lease's URL (again: a replayed
+// event refused once more keeps its row).
+func (l *WebhookLease) Park(ctx context.Context, e sessions.ParkedEvent) error {
+	_, err := l.conn.Exec(ctx, `INSERT INTO webhook_dead_letters
+			(url_hash, seq, webhook_id, type, payload, last_status, attempts)
+		VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
+		ON CONFLICT (url_hash, seq) DO UPDATE SET last_status = EXCLUDED.last_status,
+			attempts = webhook_dead_letters.attempts + EXCLUDED.attempts, replay = false`,
+		l.key, e.Seq, e.WebhookID, e.Type, string(e.Payload), e.Status, e.Attempts)
+	return mapError(err)
+}
+
+// ReplayRequested lists the dead letters of the lease's URL an operator
+// asked to replay, oldest first, at most limit.
+func (l *WebhookLease) ReplayRequested(ctx context.Context, limit int) ([]sessions.ParkedEvent, error) {
+	rows, _ := l.conn.Query(ctx, `SELECT seq, webhook_id, type, payload::text, last_status, attempts
+		FROM webhook_dead_letters WHERE url_hash = $1 AND replay ORDER BY seq LIMIT $2`, l.key, limit)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sessions.ParkedEvent, error) {
+		var e sessions.ParkedEvent
+		var payload string
+		err := r.Scan(&e.Seq, &e.WebhookID, &e.Type, &payload, &e.Status, &e.Attempts)
+		e.Payload = []byte(payload)
+		return e, err
+	})
+	return out, mapError(err)
+}
+
+// Replayed removes a dead letter that was delivered.
+func (l *WebhookLease) Replayed(ctx context.Context, seq int64) error {
+	_, err := l.conn.Exec(ctx, `DELETE FROM webhook_dead_letters WHERE url_hash = $1 AND seq = $2`, l.key, seq)
 	return mapError(err)
 }
 

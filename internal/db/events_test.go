@@ -3,6 +3,8 @@ package db_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -402,10 +404,14 @@ func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if v, _, err := m.Version(); err != nil || v != 4 {
+	v, _, err := m.Version()
+	if err != nil || v < 4 {
 		t.Fatalf("version %d, %v; this test is about 000004", v, err)
 	}
-	if err := m.Down(1); err != nil {
+	// Down to 000003, from the latest (later migrations do not touch the
+	// numbering).
+	toVersion3 := int(v) - 3
+	if err := m.Down(toVersion3); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, url)
@@ -453,7 +459,7 @@ func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 	newSeq := events[3].Seq
 	store.Close()
 
-	if err := m.Down(1); err != nil {
+	if err := m.Down(toVersion3); err != nil {
 		t.Fatal(err)
 	}
 	got := seqOf(`SELECT session_id, commit_seq FROM session_events`)
@@ -511,5 +517,52 @@ func TestClientEventsAfterFindsLowerIDsCommittedLater(t *testing.T) {
 	}
 	if events, err := store.ClientEventsAfter(ctx, "client_late", events[0].Seq, 10); err != nil || len(events) != 0 {
 		t.Fatalf("ClientEventsAfter its own Seq: %+v, %v; want none", events, err)
+	}
+}
+
+// TestWebhookPositionsKeyedByHashAcrossMigration5: 000005 keeps each
+// URL's position under the hex SHA-256 of the URL, and the URL itself
+// (which may hold a secret) is gone from the database.
+func TestWebhookPositionsKeyedByHashAcrossMigration5(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	m, err := db.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v, _, err := m.Version()
+	if err != nil || v < 5 {
+		t.Fatalf("version %d, %v; this test is about 000005", v, err)
+	}
+	if err := m.Down(int(v) - 4); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const hook = "https://user:PASS@hooks.example/services/T0/SECRETPATH?token=SECRETQUERY"
+	if _, err := conn.Exec(ctx, `INSERT INTO webhook_positions (url, position) VALUES ($1, 42)`, hook); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(hook))
+	var pos int64
+	if err := conn.QueryRow(ctx, `SELECT position FROM webhook_positions WHERE url_hash = $1`, hex.EncodeToString(sum[:])).Scan(&pos); err != nil || pos != 42 {
+		t.Fatalf("position under the URL's hash: %d, %v; want 42", pos, err)
+	}
+	var dump string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(row_to_json(w)::text, ' ') FROM webhook_positions w`).Scan(&dump); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"PASS", "SECRETPATH", "SECRETQUERY"} {
+		if strings.Contains(dump, secret) {
+			t.Errorf("webhook_positions still holds %q: %s", secret, dump)
+		}
 	}
 }

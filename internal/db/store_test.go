@@ -940,8 +940,27 @@ func TestUnavailable(t *testing.T) {
 		past, cancel := context.WithDeadline(ctx, t0)
 		defer cancel()
 		err := s.InTx(past, func(tx sessions.Tx) error { _, err := tx.ClientExists(past, newClientID()); return err })
-		if code := sessions.ErrorCode(err); code != sessions.CodeUnavailable {
-			t.Errorf("%v (code %q), want unavailable", err, code)
+		if code := sessions.ErrorCode(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrTimedOut) {
+			t.Errorf("%v (code %q), want unavailable because it ran out of time", err, code)
+		}
+	})
+	t.Run("a statement that waits on a row lock past its deadline ran out of time", func(t *testing.T) {
+		t.Parallel()
+		s := pgtest.NewStore(t)
+		c := mustClient(t, s)
+		holder, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback(ctx)
+		if _, err := holder.Exec(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		err = s.InTx(short, func(tx sessions.Tx) error { return tx.LockClient(short, c) })
+		if code := sessions.ErrorCode(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrTimedOut) || errors.Is(err, sessions.ErrUnavailable) {
+			t.Errorf("%v (code %q), want unavailable because it ran out of time, not because the database is", err, code)
 		}
 	})
 	t.Run("a constraint violation is internal, not unavailable", func(t *testing.T) {

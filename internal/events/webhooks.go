@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,12 @@ type Lease interface {
 	Position(ctx context.Context) (int64, error)
 	// Advance stores a new position; it fails once the lease is lost.
 	Advance(ctx context.Context, pos int64) error
+	// Park stores an event the receiver refused for good (a dead letter).
+	Park(ctx context.Context, e sessions.ParkedEvent) error
+	// ReplayRequested lists the parked events an operator asked to replay.
+	ReplayRequested(ctx context.Context, limit int) ([]sessions.ParkedEvent, error)
+	// Replayed removes a parked event that was delivered.
+	Replayed(ctx context.Context, seq int64) error
 	Close()
 }
 
@@ -53,8 +61,10 @@ type WebhookConfig struct {
 	// even without a wake-up from the Hub (default 1 s).
 	PollInterval time.Duration
 
-	Log      Log
-	TryLease func(ctx context.Context, url string) (Lease, error) // nil Lease: another replica holds it
+	Log Log
+	// TryLease takes the lease of the URL with the given key
+	// (WebhookKey); a nil Lease: another replica holds it.
+	TryLease func(ctx context.Context, key string) (Lease, error)
 	// Wake, if set, tells of new events (Hub.Watch).
 	Wake     func() (<-chan struct{}, func())
 	Logger   *slog.Logger
@@ -66,7 +76,10 @@ type WebhookConfig struct {
 
 // Webhooks delivers every event to every URL: at least once, in commit
 // order per URL, the position per URL kept in Postgres and advanced only
-// after a 2xx. Nothing here is on the path of a request: a sign-in commits
+// after a 2xx, or once the event is parked: an event the receiver refuses
+// for good (permanent) ParkAfter times in a row becomes a dead letter and
+// the next event goes out, so one refused event cannot hold back every
+// later one (revocations included) for RetryFor. Nothing here is on the path of a request: a sign-in commits
 // its event and answers; delivery reads the table afterwards.
 type Webhooks struct {
 	cfg      WebhookConfig
@@ -80,7 +93,40 @@ const (
 	OutcomeDelivered = "delivered" // answered 2xx
 	OutcomeFailed    = "failed"    // an attempt failed; it will be retried
 	OutcomeDropped   = "dropped"   // older than RetryFor: given up, logged
+	OutcomeParked    = "parked"    // refused for good ParkAfter times: a dead letter, logged
+	OutcomeReplayed  = "replayed"  // a dead letter an operator replayed, answered 2xx
 )
+
+// ParkAfter is how many permanent refusals in a row park an event: more
+// than one, so a receiver's passing misconfiguration (a deploy that
+// answers 404 for a moment) does not park what it would accept seconds
+// later.
+const ParkAfter = 3
+
+// permanent reports whether a receiver's answer refuses the event itself
+// rather than the moment: a 4xx, except 408 Request Timeout, 425 Too Early
+// and 429 Too Many Requests, which ask to try again later. A 3xx is not
+// permanent: redirects are not followed, and a receiver that moved
+// refuses every event alike, which parking one by one would not fix; it
+// is retried like a 5xx until the URL is corrected or RetryFor passes.
+func permanent(status int) bool {
+	return status >= 400 && status < 500 &&
+		status != http.StatusRequestTimeout && status != http.StatusTooEarly && status != http.StatusTooManyRequests
+}
+
+// WebhookKey is the key of a URL in the database (webhook_positions,
+// webhook_dead_letters): the hex SHA-256 of the URL as configured. A URL
+// may hold a secret (in its path, userinfo or query), so it is stored,
+// logged and labelled only as this hash.
+func WebhookKey(u string) string {
+	sum := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(sum[:])
+}
+
+// webhookLabel names a URL in logs and metric labels: the first 12 hex
+// digits of its key, enough to tell a deployment's URLs apart, nothing of
+// the URL itself.
+func webhookLabel(u string) string { return WebhookKey(u)[:12] }
 
 // CheckWebhookSecret reports whether secret is a Standard Webhooks secret,
 // whsec_ and the base64 of 24 to 64 random bytes. Its error never quotes
@@ -96,23 +142,25 @@ func CheckWebhookSecret(secret string) error {
 	return nil
 }
 
-// CheckWebhookURL reports whether u is an absolute http or https URL.
+// CheckWebhookURL reports whether u is an absolute http or https URL. Its
+// error names the URL only by webhookLabel: the URL may hold a secret.
 func CheckWebhookURL(u string) error {
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return fmt.Errorf("want an absolute http:// or https:// URL (got %q)", redactURL(u))
+		return fmt.Errorf("want an absolute http:// or https:// URL (the URL with key %s is not)", webhookLabel(u))
 	}
 	return nil
 }
 
-// redactURL is u without credentials, query or fragment, for logs and
-// metric labels: a receiver's URL may carry a secret in them.
-func redactURL(u string) string {
+// hostOf is the scheme and host of u, logged once when delivery starts so
+// an operator can tell which label is which URL; never the path, userinfo
+// or query, where URLs keep their secrets.
+func hostOf(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
-		return "<unparsable URL>"
+		return ""
 	}
-	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: p.Path}).String()
+	return p.Scheme + "://" + p.Host
 }
 
 // NewWebhooks checks cfg and returns the deliverer; Run starts it.
@@ -154,12 +202,12 @@ func NewWebhooks(cfg WebhookConfig) (*Webhooks, error) {
 		signer: signer,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessiond_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by URL (without credentials or query) and outcome: delivered, failed (retried), dropped (older than SESSIOND_WEBHOOK_RETRY_FOR).",
-		}, []string{"url", "outcome"}),
+			Help: "Webhook delivery attempts by webhook (the first 12 hex digits of the SHA-256 of its URL) and outcome: delivered, failed (retried), dropped (older than SESSIOND_WEBHOOK_RETRY_FOR), parked (refused for good: a dead letter), replayed (a dead letter delivered on an operator's request).",
+		}, []string{"webhook", "outcome"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sessiond_webhook_lag_seconds",
-			Help: "Age of the oldest event not yet delivered to the URL, on the replica that delivers to it; 0 when caught up.",
-		}, []string{"url"}),
+			Help: "Age of the oldest event not yet delivered to the webhook, on the replica that delivers to it; 0 when caught up.",
+		}, []string{"webhook"}),
 	}
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(w.outcomes, w.lag)
@@ -184,19 +232,19 @@ func (w *Webhooks) Run(ctx context.Context) {
 // runURL takes the URL's lease whenever it is free and delivers while it
 // holds it.
 func (w *Webhooks) runURL(ctx context.Context, u string) {
-	label := redactURL(u)
+	label := webhookLabel(u)
 	for ctx.Err() == nil {
-		lease, err := w.cfg.TryLease(ctx, u)
+		lease, err := w.cfg.TryLease(ctx, WebhookKey(u))
 		if err != nil && ctx.Err() == nil {
-			w.cfg.Logger.Warn("webhook: cannot take the lease; retrying", "url", label, "error", err.Error())
+			w.cfg.Logger.Warn("webhook: cannot take the lease; retrying", "webhook", label, "error", err.Error())
 		}
 		if lease != nil {
-			w.cfg.Logger.Info("webhook: delivering", "url", label)
+			w.cfg.Logger.Info("webhook: delivering", "webhook", label, "host", hostOf(u))
 			err = w.deliverWhileHeld(ctx, u, lease)
 			lease.Close()
 			w.lag.DeleteLabelValues(label)
 			if err != nil && ctx.Err() == nil {
-				w.cfg.Logger.Warn("webhook: lease lost or database unavailable; will take it again", "url", label, "error", err.Error())
+				w.cfg.Logger.Warn("webhook: lease lost or database unavailable; will take it again", "webhook", label, "error", err.Error())
 			}
 			continue
 		}
@@ -212,7 +260,7 @@ const (
 )
 
 func (w *Webhooks) deliverWhileHeld(ctx context.Context, u string, lease Lease) error {
-	label := redactURL(u)
+	label := webhookLabel(u)
 	pos, err := lease.Position(ctx)
 	if err != nil {
 		return err
@@ -240,7 +288,14 @@ func (w *Webhooks) deliverWhileHeld(ctx context.Context, u string, lease Lease) 
 		defer cancel()
 		_ = store(sctx)
 	}()
+	var replaysCheckedAt time.Time
 	for {
+		if time.Since(replaysCheckedAt) >= w.cfg.PollInterval {
+			if err := w.replay(ctx, u, label, lease); err != nil {
+				return err
+			}
+			replaysCheckedAt = time.Now()
+		}
 		batch, err := w.cfg.Log.EventsAfter(ctx, pos, 500)
 		if err != nil {
 			return err
@@ -262,8 +317,8 @@ func (w *Webhooks) deliverWhileHeld(ctx context.Context, u string, lease Lease) 
 			continue
 		}
 		for _, e := range batch {
-			if !w.deliver(ctx, u, label, e) {
-				return ctx.Err()
+			if err := w.deliver(ctx, u, label, lease, e); err != nil {
+				return err
 			}
 			pos = e.Seq
 			if pos-stored >= storeEvery || time.Since(storedAt) >= storeAtMostAge {
@@ -275,26 +330,43 @@ func (w *Webhooks) deliverWhileHeld(ctx context.Context, u string, lease Lease) 
 	}
 }
 
-// deliver sends e until it is answered 2xx or is older than RetryFor,
-// waiting between attempts; false when ctx ended first.
-func (w *Webhooks) deliver(ctx context.Context, u, label string, e sessions.Event) bool {
+// deliver sends e until it is answered 2xx, is older than RetryFor, or
+// was refused for good ParkAfter times in a row (then it is parked),
+// waiting between attempts; an error when ctx ended or parking failed.
+func (w *Webhooks) deliver(ctx context.Context, u, label string, lease Lease, e sessions.Event) error {
 	body := Payload(e)
 	id := "evt_" + ID(e)
+	refused := 0 // permanent refusals in a row
 	for attempt := 1; ; attempt++ {
 		w.lag.WithLabelValues(label).Set(time.Since(e.At).Seconds())
 		if age := time.Since(e.At); age > w.cfg.RetryFor {
 			w.outcomes.WithLabelValues(label, OutcomeDropped).Inc()
 			w.cfg.Logger.Error("webhook: event dropped, older than SESSIOND_WEBHOOK_RETRY_FOR",
-				"url", label, "webhook_id", id, "type", e.Type(), "age", age.Round(time.Second).String(), "attempts", attempt-1)
-			return true
+				"webhook", label, "webhook_id", id, "type", e.Type(), "age", age.Round(time.Second).String(), "attempts", attempt-1)
+			return nil
 		}
 		status, err := w.post(ctx, u, id, body)
 		if err == nil && status >= 200 && status < 300 {
 			w.outcomes.WithLabelValues(label, OutcomeDelivered).Inc()
-			return true
+			return nil
 		}
 		if ctx.Err() != nil {
-			return false
+			return ctx.Err()
+		}
+		if err == nil && permanent(status) {
+			refused++
+		} else {
+			refused = 0
+		}
+		if refused >= ParkAfter {
+			parked := sessions.ParkedEvent{Seq: e.Seq, WebhookID: id, Type: e.Type(), Payload: body, Status: status, Attempts: attempt}
+			if err := lease.Park(ctx, parked); err != nil {
+				return err
+			}
+			w.outcomes.WithLabelValues(label, OutcomeParked).Inc()
+			w.cfg.Logger.Error("webhook: event parked as a dead letter, refused for good; later events go on",
+				"webhook", label, "webhook_id", id, "type", e.Type(), "status", status, "attempts", attempt)
+			return nil
 		}
 		w.outcomes.WithLabelValues(label, OutcomeFailed).Inc()
 		wait := w.backoff(attempt)
@@ -302,12 +374,50 @@ func (w *Webhooks) deliver(ctx context.Context, u, label string, e sessions.Even
 		if err != nil {
 			reason = err.Error()
 		}
-		w.cfg.Logger.Warn("webhook: delivery failed; retrying", "url", label, "webhook_id", id,
+		w.cfg.Logger.Warn("webhook: delivery failed; retrying", "webhook", label, "webhook_id", id,
 			"attempt", attempt, "reason", reason, "retry_in", wait.String())
 		if !sleep(ctx, wait) {
-			return false
+			return ctx.Err()
 		}
 	}
+}
+
+// replay sends, once each, the parked events an operator asked to replay
+// (webhook_dead_letters.replay): a 2xx removes the dead letter, anything
+// else parks it again, replay cleared. A replayed event arrives after
+// events committed later than it: receivers order by the payload's
+// timestamp or the webhook-id's number, as they must for at-least-once
+// delivery anyway.
+func (w *Webhooks) replay(ctx context.Context, u, label string, lease Lease) error {
+	todo, err := lease.ReplayRequested(ctx, 100)
+	if err != nil {
+		return err
+	}
+	for _, p := range todo {
+		status, err := w.post(ctx, u, p.WebhookID, p.Payload)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil && status >= 200 && status < 300 {
+			if err := lease.Replayed(ctx, p.Seq); err != nil {
+				return err
+			}
+			w.outcomes.WithLabelValues(label, OutcomeReplayed).Inc()
+			w.cfg.Logger.Info("webhook: parked event replayed", "webhook", label, "webhook_id", p.WebhookID, "type", p.Type)
+			continue
+		}
+		reason := "status " + strconv.Itoa(status)
+		if err != nil {
+			reason = err.Error()
+		}
+		p.Status, p.Attempts = status, 1
+		if err := lease.Park(ctx, p); err != nil {
+			return err
+		}
+		w.cfg.Logger.Warn("webhook: parked event refused again on replay; stays parked",
+			"webhook", label, "webhook_id", p.WebhookID, "type", p.Type, "reason", reason)
+	}
+	return nil
 }
 
 // backoff is the wait after the attempt-th failure: the step doubles from

@@ -58,6 +58,13 @@ var (
 	ErrSessionNotFound = &Error{Code: CodeSessionNotFound, Message: "No such session."}
 	ErrClientNotFound  = &Error{Code: CodeClientNotFound, Message: "No such client."}
 	ErrUnavailable     = &Error{Code: CodeUnavailable, Message: "The database is unavailable; try again shortly."}
+	// ErrTimedOut is a request that ran out of its time (queued behind
+	// other transactions' locks, or a database too slow to answer in time)
+	// while the database was reachable as far as anyone can tell. It is
+	// unavailable too, so clients retry it the same way, but its message
+	// does not blame the database, and errors.Is tells it apart for the
+	// metrics.
+	ErrTimedOut = &Error{Code: CodeUnavailable, Message: "The request ran out of time; try again."}
 )
 
 // invalidFields collects per-field problems of one request.

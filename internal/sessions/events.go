@@ -67,3 +67,14 @@ func (s *Service) RecordExpiry(ctx context.Context, id string) (Session, error) 
 
 // Now is the service clock.
 func (s *Service) Now() time.Time { return s.now() }
+
+// ParkedEvent is an event a webhook receiver refused for good, parked so
+// the events after it are delivered, and kept for an operator to replay.
+type ParkedEvent struct {
+	Seq       int64
+	WebhookID string // "evt_" and the Seq, as first sent
+	Type      string
+	Payload   []byte // the JSON body as first sent
+	Status    int    // the receiver's last answer
+	Attempts  int
+}

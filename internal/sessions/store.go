@@ -9,8 +9,9 @@ import (
 // Postgres; every rule that must hold under concurrency is made to hold
 // there, with row locks and constraints, never with in-process locks.
 //
-// Methods return ErrSessionNotFound, ErrClientNotFound or ErrUnavailable as
-// they say; any other error is internal.
+// Methods return ErrSessionNotFound, ErrClientNotFound, ErrUnavailable (the
+// database is out of reach) or ErrTimedOut (the context's deadline passed,
+// e.g. waiting on a row lock) as they say; any other error is internal.
 type Store interface {
 	// SessionByTokenHash returns the active session whose token hashes to
 	// h, or ErrSessionNotFound: an ended token is not found, exactly like an

@@ -528,7 +528,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `unavailable`: the database does not answer. Retry after the `Retry-After` seconds. */
+        /** @description `unavailable`: the database does not answer (detail: "The database is unavailable; try again shortly."), or the request ran out of time, e.g. queued behind other requests' locks (detail: "The request ran out of time; try again."). Retry after the `Retry-After` seconds. */
         Unavailable: {
             headers: {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
