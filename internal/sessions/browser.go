@@ -226,10 +226,11 @@ func signedOutOfAll(b *Browser) CookieChanges {
 // lookup before the transaction and the locks one by one. What it decides
 // is what Authenticate followed by SignOutInBrowser decide: an unknown,
 // ended, expired or malformed token is ErrUnauthenticated, a bad redirect
-// URL invalid_redirect_url, and nothing ends.
-func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (EndResult, CookieChanges, error) {
+// URL invalid_redirect_url, and nothing ends. It returns the caller it
+// authenticated, for the transport to record as it does after Authenticate.
+func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (Caller, EndResult, CookieChanges, error) {
 	if !WellFormedToken(token) {
-		return EndResult{}, CookieChanges{}, ErrUnauthenticated
+		return Caller{}, EndResult{}, CookieChanges{}, ErrUnauthenticated
 	}
 	multi := s.cfg.Mode == ModeMulti
 	var c Caller
@@ -262,13 +263,13 @@ func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, re
 		return err
 	})
 	if err != nil {
-		return EndResult{}, CookieChanges{}, err
+		return Caller{}, EndResult{}, CookieChanges{}, err
 	}
 	res := s.endResult(c, ended, redirect)
 	if multi {
-		return res, signedOutOfAll(b), nil
+		return c, res, signedOutOfAll(b), nil
 	}
-	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
+	return c, res, s.CookiesAfterEnd(ctx, c, b, res), nil
 }
 
 // CookiesAfterEnd is what an ending answer does to the cookies of a caller
