@@ -97,7 +97,7 @@ func (h *handlers) authenticate(c *gin.Context) {
 	default:
 		sess, err := h.svc.Authenticate(c.Request.Context(), credential)
 		if errors.Is(err, sessions.ErrUnauthenticated) && viaCookie {
-			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(c.Request.Context(), *browser))
+			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*browser))
 		}
 		if err != nil {
 			writeError(c, err)

@@ -209,7 +209,7 @@ func (h *handlers) writeEndedWith(c *gin.Context, res sessions.EndResult, ch ses
 		// The caller's own session ended while the request ran: its
 		// cookies are dead now, as in authenticate.
 		if b := browserOf(c); b != nil && errors.Is(err, sessions.ErrUnauthenticated) {
-			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(c.Request.Context(), *b))
+			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*b))
 		}
 		writeError(c, err)
 		return

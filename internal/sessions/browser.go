@@ -170,7 +170,7 @@ func (s *Service) SwitchActive(ctx context.Context, b Browser, sessionID string)
 // on. The page offers the accounts instead (POST /session/active checks
 // the one the user picks); only an explicit sign-out of the active
 // account promotes another (CookiesAfterEnd).
-func (s *Service) CookiesAfterAuthFailure(_ context.Context, b Browser) CookieChanges {
+func (s *Service) CookiesAfterAuthFailure(b Browser) CookieChanges {
 	var ch CookieChanges
 	if b.Active == "" {
 		return ch

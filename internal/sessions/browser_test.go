@@ -147,24 +147,23 @@ func TestCookiesAfterEnd(t *testing.T) {
 // cookie may have been planted by another host of the site, and with the
 // active cookie dead nothing says which client the browser is on.
 func TestCookiesAfterAuthFailure(t *testing.T) {
-	ctx := context.Background()
 	svc, _, _, add := newBrowserWorld(t, ModeMulti)
 	alice := add("alice", StatusActive, 0)
 	bob := add("bob", StatusEnded, 0)
 	mallory := add("mallory", StatusActive, 0)
 
-	ch := svc.CookiesAfterAuthFailure(ctx, holding(bob.token, alice, bob))
+	ch := svc.CookiesAfterAuthFailure(holding(bob.token, alice, bob))
 	if ch.SetActive != nil || !ch.ClearActive || !slices.Equal(ch.ClearAccounts, []string{bob.sess.ID}) {
 		t.Fatalf("%+v, want bob's cookies cleared and nobody made active", ch)
 	}
 	// Only an account cookie, no active cookie: nothing to clear, nobody
 	// promoted (the planted-cookie case of a fresh browser).
-	if ch := svc.CookiesAfterAuthFailure(ctx, holding("", mallory)); !ch.Empty() {
+	if ch := svc.CookiesAfterAuthFailure(holding("", mallory)); !ch.Empty() {
 		t.Fatalf("only an account cookie: %+v, want no cookie change", ch)
 	}
 	// A token in another session's account cookie is not trusted.
 	forged := Browser{Active: bob.token, Accounts: map[string]string{alice.sess.ID: mallory.token}}
-	ch = svc.CookiesAfterAuthFailure(ctx, forged)
+	ch = svc.CookiesAfterAuthFailure(forged)
 	if ch.SetActive != nil || !ch.ClearActive || len(ch.ClearAccounts) != 0 {
 		t.Fatalf("%+v, want only the active cookie cleared", ch)
 	}
@@ -247,11 +246,11 @@ func TestPlantedAccountCookiesAreNeverPromoted(t *testing.T) {
 		t.Errorf("sign-out promoted %+v, want the active cookie cleared", ch.SetActive)
 	}
 	bob := add("bob", StatusActive, -time.Minute)
-	ch = svc.CookiesAfterAuthFailure(ctx, holding(dead.token, bob, planted))
+	ch = svc.CookiesAfterAuthFailure(holding(dead.token, bob, planted))
 	if ch.SetActive != nil || !ch.ClearActive {
 		t.Errorf("a 401 promoted %+v, want nobody", ch.SetActive)
 	}
-	if ch = svc.CookiesAfterAuthFailure(ctx, holding("", planted)); ch.SetActive != nil {
+	if ch = svc.CookiesAfterAuthFailure(holding("", planted)); ch.SetActive != nil {
 		t.Errorf("a 401 with only a planted account cookie promoted it: %+v", ch.SetActive)
 	}
 	if _, _, err := svc.SwitchActive(ctx, holding(alice.token, alice, planted), planted.sess.ID); !errors.Is(err, ErrSessionNotFound) {
