@@ -514,7 +514,11 @@ func TestOtherSameSitePageEndsNothing(t *testing.T) {
 
 // Cookie tossing, in a real browser: a page on another host of the site
 // (evil.example.test) sets __session=<its own live token> for the parent
-// domain. The browser then sends two cookies named __session and nothing
+// domain — with Path=/ beside the app's host-only cookie, and with the
+// longer paths /session and /signin beside the sibling deployment's
+// parent-domain cookie (the same name, Domain and Path would replace that
+// one outright, which is why that deployment must trust every host of the
+// domain). The browser then sends two cookies named __session and nothing
 // tells which is the user's: sessiond answers 401 and changes no cookie, the
 // app refuses to sign a second account in on either copy's client, and no
 // session ends. (Before, the first copy won.)
@@ -529,13 +533,19 @@ func TestTossedCookieIsNeverTrusted(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.open(w.evilURL + "/")
-		w.js(fmt.Sprintf(`(async () => { document.cookie = %s; return {status: 200}; })()`,
-			jsString(cookieName+"="+mallory.Token+"; domain=example.test; path=/")))
+		paths := []string{"/session", "/signin"}
+		if w.cookieAt != ".example.test" {
+			paths = append(paths, "/") // beside the host-only cookie
+		}
+		for _, path := range paths {
+			w.js(fmt.Sprintf(`(async () => { document.cookie = %s; return {status: 200}; })()`,
+				jsString(cookieName+"="+mallory.Token+"; domain=example.test; path="+path)))
+		}
 
 		w.open(w.appURL + "/")
 		before := w.rawJar()
-		if n := before[cookieName]; n != 2 {
-			t.Fatalf("the browser holds %d cookies named %s, want the victim's and the tossed one", n, cookieName)
+		if n := before[cookieName]; n != 1+len(paths) {
+			t.Fatalf("the browser holds %d cookies named %s, want the victim's and the tossed ones", n, cookieName)
 		}
 		a := w.call(http.MethodGet, "/session", nil)
 		if a.Status != http.StatusUnauthorized {
