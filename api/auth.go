@@ -79,7 +79,11 @@ const (
 // A caller without an Authorization header is a browser: a refusal of its
 // cookies also clears the dead ones (sessions.Service.CookiesAfterAuthFailure).
 func (h *handlers) authenticate(c *gin.Context) {
-	credential, browser := h.credential(c)
+	credential, browser, err := h.credential(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
 	viaCookie := browser != nil
 	var caller sessions.Caller
 	switch {
@@ -93,7 +97,7 @@ func (h *handlers) authenticate(c *gin.Context) {
 	default:
 		sess, err := h.svc.Authenticate(c.Request.Context(), credential)
 		if errors.Is(err, sessions.ErrUnauthenticated) && viaCookie {
-			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(c.Request.Context(), *browser))
+			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*browser))
 		}
 		if err != nil {
 			writeError(c, err)
@@ -112,10 +116,16 @@ func (h *handlers) authenticate(c *gin.Context) {
 // token (bearer or cookie) on a plain sign-out, without session_id, is
 // left for the handler, which checks it inside the sign-out's own
 // transaction (sessions.Service.SignOutToken): one round trip to the
-// database fewer, the same answers. Every other request is authenticated
-// here as usual.
+// database fewer, the same answers; the handler records the caller once
+// that transaction authenticated it, so a handler or middleware after it
+// finds the caller as on every other route. Every other request is
+// authenticated here as usual.
 func (h *handlers) authenticateSignOut(c *gin.Context) {
-	credential, browser := h.credential(c)
+	credential, browser, err := h.credential(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
 	_, namesSession := c.GetQuery("session_id")
 	if namesSession || credential == "" || (browser == nil && strings.HasPrefix(credential, apiKeyPrefix)) {
 		h.authenticate(c)
@@ -130,20 +140,27 @@ func (h *handlers) authenticateSignOut(c *gin.Context) {
 
 // credential returns the bearer credential, or, when there is no
 // Authorization header, the active cookie's token and the cookies the
-// browser carried (nil when it carried none of sessiond's).
-func (h *handlers) credential(c *gin.Context) (string, *sessions.Browser) {
+// browser carried (nil when it carried none of sessiond's). A request
+// carrying one of sessiond's cookie names twice is ErrUnauthenticated:
+// nothing says which copy is the browser's own (one may have been planted
+// by another host of the site), so it is refused before anything is
+// looked up, ended or cleared.
+func (h *handlers) credential(c *gin.Context) (string, *sessions.Browser, error) {
 	if auth := c.GetHeader("Authorization"); auth != "" {
 		scheme, cred, ok := strings.Cut(auth, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return "", nil
+			return "", nil, nil
 		}
-		return strings.TrimSpace(cred), nil
+		return strings.TrimSpace(cred), nil, nil
 	}
-	b := h.cookies.browser(c.Request)
+	b, err := h.cookies.browser(c.Request)
+	if err != nil {
+		return "", nil, sessions.ErrUnauthenticated
+	}
 	if b.Active == "" && len(b.Accounts) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
-	return b.Active, &b
+	return b.Active, &b, nil
 }
 
 // browserOf returns the cookies of a caller that authenticated with them,

@@ -147,26 +147,16 @@ func (k cookies) cookie(name, value string, maxAge time.Duration) *http.Cookie {
 }
 
 // browser reads the cookies a request carried: the active cookie and
-// every well-formed account cookie.
-func (k cookies) browser(r *http.Request) sessions.Browser {
-	var b sessions.Browser
-	prefix := k.Name + "_"
-	for _, c := range r.Cookies() {
-		switch {
-		case c.Name == k.Name:
-			if b.Active == "" {
-				b.Active = c.Value
-			}
-		case strings.HasPrefix(c.Name, prefix) && sessions.ValidSessionID(c.Name[len(prefix):]):
-			if b.Accounts == nil {
-				b.Accounts = map[string]string{}
-			}
-			if _, seen := b.Accounts[c.Name[len(prefix):]]; !seen {
-				b.Accounts[c.Name[len(prefix):]] = c.Value
+// every well-formed account cookie (sessions.ReadBrowser). A sessiond
+// cookie name that appears twice is sessions.ErrDuplicateCookie.
+func (k cookies) browser(r *http.Request) (sessions.Browser, error) {
+	return sessions.ReadBrowser(k.Name, func(yield func(string, string) bool) {
+		for _, c := range r.Cookies() {
+			if !yield(c.Name, c.Value) {
+				return
 			}
 		}
-	}
-	return b
+	})
 }
 
 // write turns the service's cookie changes into Set-Cookie headers:

@@ -291,7 +291,7 @@ func TestBrowserMultiMode(t *testing.T) {
 		b.wantJar(t, map[string]string{"__session": bob.Token, account(bob): bob.Token})
 		b.wantSignedInAs(t, bob)
 	})
-	t.Run("multi/a dead active cookie is cleared and a live account takes over", func(t *testing.T) {
+	t.Run("multi/a dead active cookie is cleared; a live account becomes active only when picked", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, multiMode, plainHTTP)
 		b := newBrowser(t, e)
@@ -301,10 +301,13 @@ func TestBrowserMultiMode(t *testing.T) {
 		if _, ok := b.whoAmI(t); ok {
 			t.Fatal("who am I answered 200 for a revoked active session")
 		}
+		// A 401 promotes nobody: an account cookie may have been planted.
+		b.wantJar(t, map[string]string{account(alice): alice.Token})
+		b.send(t, http.MethodPost, "/session/active", map[string]string{"session_id": alice.ID}).wantStatus(t, http.StatusOK)
 		b.wantJar(t, map[string]string{"__session": alice.Token, account(alice): alice.Token})
 		b.wantSignedInAs(t, alice)
 	})
-	t.Run("multi/a dead active cookie with no live account clears every cookie", func(t *testing.T) {
+	t.Run("multi/a dead active cookie with no live account: every cookie cleared, the last when tried", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, multiMode, plainHTTP)
 		b := newBrowser(t, e)
@@ -314,6 +317,11 @@ func TestBrowserMultiMode(t *testing.T) {
 		if _, ok := b.whoAmI(t); ok {
 			t.Fatal("who am I answered 200 for a revoked client")
 		}
+		// The 401 clears the active cookie and its account cookie; the
+		// other account cookie goes when the page tries it.
+		b.wantJar(t, map[string]string{account(alice): alice.Token})
+		b.send(t, http.MethodPost, "/session/active", map[string]string{"session_id": alice.ID}).
+			wantProblem(t, http.StatusNotFound, "session_not_found")
 		b.wantJar(t, map[string]string{})
 		e.wantSignedOut(t, "revoked", alice, bob)
 	})
@@ -347,6 +355,11 @@ func TestCookieAttributes(t *testing.T) {
 			http.Cookie{Name: "__session", Domain: "example.test", Path: "/", Secure: true, SameSite: http.SameSiteNoneMode}},
 		{"not Secure (http in development)", api.CookieSettings{SameSite: "lax"},
 			http.Cookie{Name: "__session", Path: "/", SameSite: http.SameSiteLaxMode}},
+		// The recommended name behind the app's own origin: no other host
+		// can set or shadow a __Host- cookie, and the account cookies
+		// (__Host-session_sess_...) inherit the prefix.
+		{"__Host- name: host-only, Path=/, Secure, account cookies prefixed too", api.CookieSettings{Name: "__Host-session", Secure: true},
+			http.Cookie{Name: "__Host-session", Path: "/", Secure: true, SameSite: http.SameSiteLaxMode}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -442,4 +455,122 @@ func TestCookieSettingsAreChecked(t *testing.T) {
 	if _, err := api.New(nil, api.Config{CookieSameSite: "none", CookieSecure: true, CookieDomain: "example.com", CookiePath: "/auth"}); err != nil {
 		t.Errorf("good settings refused: %v", err)
 	}
+}
+
+// A sessiond cookie name that appears twice — the active cookie or an
+// account cookie — means another host of the site (or another path)
+// planted one copy, and nothing tells which is the browser's own: the
+// request is 401, sets no cookie and ends nothing, on every route that
+// reads cookies. (Before, the first copy won: a sign-out with the
+// attacker's cookie first ended the attacker's session and cleared the
+// victim's cookies while the victim's session stayed active.)
+func TestDuplicateCookieNamesAreRefused(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []struct {
+		name string
+		opts []option
+	}{{"single", nil}, {"multi", []option{multiMode}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, mode.opts...)
+			victim := e.mustSignIn(t, "victim", "")
+			attacker := e.mustSignIn(t, "mallory", "")
+			active := func(tok string) string { return (&http.Cookie{Name: "__session", Value: tok}).String() }
+			acct := func(s signedIn, tok string) string {
+				return (&http.Cookie{Name: "__session_" + s.ID, Value: tok}).String()
+			}
+			for _, tc := range []struct {
+				name    string
+				cookies []string
+			}{
+				{"active cookie twice, the attacker's first", []string{active(attacker.Token), active(victim.Token), acct(victim, victim.Token)}},
+				{"active cookie twice, in one header", []string{active(attacker.Token) + "; " + active(victim.Token)}},
+				{"an account cookie twice", []string{active(victim.Token), acct(victim, attacker.Token), acct(victim, victim.Token)}},
+			} {
+				for _, call := range []struct{ method, path string }{
+					{http.MethodGet, "/session"},
+					{http.MethodDelete, "/session"},
+					{http.MethodDelete, "/session?session_id=" + victim.ID},
+					{http.MethodDelete, "/sessions/" + victim.ID},
+					{http.MethodGet, "/session/events"},
+				} {
+					h := http.Header{}
+					for _, c := range tc.cookies {
+						h.Add("Cookie", c)
+					}
+					r := e.raw(t, call.method, call.path, h)
+					r.wantProblem(t, http.StatusUnauthorized, "unauthenticated")
+					if set := r.Header.Values("Set-Cookie"); len(set) != 0 {
+						t.Errorf("%s: %s %s set cookies %q, want none", tc.name, call.method, call.path, set)
+					}
+				}
+				// POST /session/active reads the account cookies too.
+				h := http.Header{"Content-Type": {"application/json"}}
+				for _, c := range tc.cookies {
+					h.Add("Cookie", c)
+				}
+				r := e.rawBody(t, http.MethodPost, "/session/active", h, `{"session_id":"`+victim.ID+`"}`)
+				r.wantProblem(t, http.StatusUnauthorized, "unauthenticated")
+				if set := r.Header.Values("Set-Cookie"); len(set) != 0 {
+					t.Errorf("%s: POST /session/active set cookies %q, want none", tc.name, set)
+				}
+			}
+			for _, s := range []signedIn{victim, attacker} {
+				e.do(t, http.MethodGet, "/session", bearer(s.Token), nil).wantStatus(t, http.StatusOK)
+			}
+		})
+	}
+}
+
+// A request whose only sessiond cookie is an account cookie — a fresh
+// browser, or one right after "sign out of all accounts", that another
+// host of the site planted __session_<its sid>=<its token> in — is 401
+// and never makes that account active: no Set-Cookie of the active
+// cookie, on GET /session and on a plain cross-origin GET /session/events.
+// Only the explicit sign-out of the active account promotes another.
+func TestAccountCookieIsNotPromotedOn401(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, multiMode)
+	planted := e.mustSignIn(t, "mallory", "")
+	for _, path := range []string{"/session", "/session/events"} {
+		h := http.Header{"Origin": {"https://evil.example"}}
+		h.Add("Cookie", (&http.Cookie{Name: "__session_" + planted.ID, Value: planted.Token}).String())
+		r := e.raw(t, http.MethodGet, path, h)
+		r.wantProblem(t, http.StatusUnauthorized, "unauthenticated")
+		for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+			if c.Name == "__session" && c.Value != "" {
+				t.Errorf("GET %s set the active cookie to %q: the planted account was promoted", path, c.Value)
+			}
+		}
+	}
+	// A dead active cookie beside it: the dead one is cleared, the
+	// planted account is still not promoted.
+	dead := e.mustSignIn(t, "victim", "")
+	e.mustEnd(t, "/session", bearer(dead.Token))
+	h := http.Header{}
+	h.Add("Cookie", (&http.Cookie{Name: "__session", Value: dead.Token}).String())
+	h.Add("Cookie", (&http.Cookie{Name: "__session_" + planted.ID, Value: planted.Token}).String())
+	r := e.raw(t, http.MethodGet, "/session", h)
+	r.wantProblem(t, http.StatusUnauthorized, "unauthenticated")
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == "__session" && c.Value != "" {
+			t.Errorf("the 401 set the active cookie to %q, want it cleared", c.Value)
+		}
+	}
+}
+
+// rawBody sends a request with exactly these headers and body.
+func (e *testEnv) rawBody(t *testing.T, method, path string, h http.Header, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: readAll(t, resp)}
 }

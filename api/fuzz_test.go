@@ -449,6 +449,8 @@ func FuzzCredentials(f *testing.F) {
 		{"", "__session=$token"},
 		{"", "__session=$key"},
 		{"", "other=1; __session=$token; __session=x"},
+		{"", "__session=$token; __session=$token"},
+		{"", "__session=$token; __session_sess_01J00000000000000000000000=x; __session_sess_01J00000000000000000000000=$token"},
 		{"", `__session="$token"`},
 		// Account cookies (multi mode's, here in single mode): a
 		// well-formed one with a token of another session changes nothing.
@@ -487,6 +489,9 @@ func FuzzCredentials(f *testing.F) {
 		what := fmt.Sprintf("GET %s with Authorization %q, Cookie %q", target, authorization, cookie)
 		wantSafeAnswer(t, what, r)
 		e.wantUnchanged(t, what, before)
+		if authorization == "" && r.Status != http.StatusUnauthorized && sessiondCookieTwice(header) {
+			t.Fatalf("%s: %d, want 401 for a sessiond cookie name given twice", what, r.Status)
+		}
 		presented := authorization + " " + cookie
 		switch r.Status {
 		case http.StatusOK:
@@ -505,6 +510,22 @@ func FuzzCredentials(f *testing.F) {
 			t.Fatalf("%s: %d %s", what, r.Status, r.Body)
 		}
 	})
+}
+
+// sessiondCookieTwice reports whether the Cookie header, as net/http reads
+// it, holds the session cookie's name or one account cookie's name twice.
+func sessiondCookieTwice(h http.Header) bool {
+	seen := map[string]bool{}
+	for _, c := range (&http.Request{Header: h}).Cookies() {
+		if c.Name != "__session" && !(strings.HasPrefix(c.Name, "__session_") && sessions.ValidSessionID(c.Name[len("__session_"):])) {
+			continue
+		}
+		if seen[c.Name] {
+			return true
+		}
+		seen[c.Name] = true
+	}
+	return false
 }
 
 // fuzzAnon returns the body of the one 401, without its request ID.

@@ -113,7 +113,13 @@ func (h *handlers) whoAmI(c *gin.Context) {
 // signOut is DELETE /session.
 func (h *handlers) signOut(c *gin.Context) {
 	if token, ok := c.Get(tokenKey); ok {
-		res, ch, err := h.svc.SignOutToken(c.Request.Context(), token.(string), browserOf(c), c.Query("redirect_url"))
+		caller, res, ch, err := h.svc.SignOutToken(c.Request.Context(), token.(string), browserOf(c), c.Query("redirect_url"))
+		if err == nil {
+			// authenticateSignOut left the token to this transaction: the
+			// caller is known now, as every other route knows it after
+			// authenticate, for whatever reads it next.
+			c.Set(callerKey, caller)
+		}
 		h.writeEndedWith(c, res, ch, err)
 		return
 	}
@@ -203,7 +209,7 @@ func (h *handlers) writeEndedWith(c *gin.Context, res sessions.EndResult, ch ses
 		// The caller's own session ended while the request ran: its
 		// cookies are dead now, as in authenticate.
 		if b := browserOf(c); b != nil && errors.Is(err, sessions.ErrUnauthenticated) {
-			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(c.Request.Context(), *b))
+			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*b))
 		}
 		writeError(c, err)
 		return
@@ -224,7 +230,12 @@ func (h *handlers) switchActive(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	sess, ch, err := h.svc.SwitchActive(c.Request.Context(), h.cookies.browser(c.Request), req.SessionID)
+	browser, err := h.cookies.browser(c.Request)
+	if err != nil {
+		writeError(c, sessions.ErrUnauthenticated) // a duplicated cookie name: nothing changes
+		return
+	}
+	sess, ch, err := h.svc.SwitchActive(c.Request.Context(), browser, req.SessionID)
 	h.cookies.write(c, ch)
 	if err != nil {
 		writeError(c, err)

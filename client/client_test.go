@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -473,5 +474,87 @@ func TestBackendEndsAndLists(t *testing.T) {
 	all, err := c.ListUserSessions(ctx, "carol", client.ListOptions{Status: "all"})
 	if err != nil || len(all.Sessions) != 3 {
 		t.Fatalf("all of carol's sessions %+v, %v; want 3", all, err)
+	}
+}
+
+// A request carrying one of sessiond's cookie names twice — the session
+// cookie or an account cookie — is refused by the middleware with 401
+// before sessiond is asked, with no cookie change; BrowserSession refuses
+// it too (ErrDuplicateCookie), so a sign-in handler never takes a client
+// ID from a planted copy. A single cookie still works, and the app's own
+// cookies never reach sessiond.
+func TestDuplicateSessionCookiesAreRefused(t *testing.T) {
+	t.Parallel()
+	sd := startSessiond(t, sessions.ModeMulti)
+	var asked atomic.Int32
+	counted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/session" {
+			asked.Add(1)
+			if r.Header.Get("Cookie") != "" && strings.Contains(r.Header.Get("Cookie"), "theme=") {
+				t.Errorf("the app's own cookie reached sessiond: %q", r.Header.Get("Cookie"))
+			}
+		}
+		sd.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(counted.Close)
+	c := newClient(t, counted.URL, apiKey)
+	app, served := startApp(t, c)
+	victim, err := c.SignIn(t.Context(), client.SignInParams{UserID: "victim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := c.SignIn(t.Context(), client.SignInParams{UserID: "mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := "__session_" + victim.Session.ID
+	for name, cookie := range map[string]string{
+		"the session cookie twice, the attacker's first": "__session=" + attacker.Token + "; __session=" + victim.Token + "; " + acct + "=" + victim.Token,
+		"an account cookie twice":                        "__session=" + victim.Token + "; " + acct + "=" + attacker.Token + "; " + acct + "=" + victim.Token,
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := asked.Load()
+			a := get(t, http.DefaultClient, app.URL+"/me", "Cookie", cookie)
+			wantProblem(t, a, http.StatusUnauthorized, "unauthenticated")
+			if set := a.Header.Values("Set-Cookie"); len(set) != 0 {
+				t.Errorf("set cookies %q, want none", set)
+			}
+			req := httptest.NewRequest(http.MethodPost, "/sign-in", nil)
+			req.Header.Set("Cookie", cookie)
+			if s, err := c.BrowserSession(t.Context(), req); !errors.Is(err, client.ErrDuplicateCookie) {
+				t.Errorf("BrowserSession = %+v, %v; want ErrDuplicateCookie", s, err)
+			}
+			if n := asked.Load() - before; n != 0 {
+				t.Errorf("sessiond was asked %d times, want never", n)
+			}
+		})
+	}
+	if *served != 0 {
+		t.Errorf("the protected handler ran %d times", *served)
+	}
+	// One of each still works, through the middleware and BrowserSession.
+	one := "theme=dark; __session=" + victim.Token + "; " + acct + "=" + victim.Token
+	if a := get(t, http.DefaultClient, app.URL+"/me", "Cookie", one); a.Status != http.StatusOK || a.Body != "victim" {
+		t.Fatalf("GET /me with one cookie each = %d %q, want 200 victim", a.Status, a.Body)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/sign-in", nil)
+	req.Header.Set("Cookie", one)
+	if s, err := c.BrowserSession(t.Context(), req); err != nil || s.ID != victim.Session.ID {
+		t.Fatalf("BrowserSession = %+v, %v; want the victim's session", s, err)
+	}
+	if _, err := c.BrowserSession(t.Context(), httptest.NewRequest(http.MethodPost, "/sign-in", nil)); !errors.Is(err, client.ErrNoSessionCookie) {
+		t.Fatalf("BrowserSession without a cookie: %v, want ErrNoSessionCookie", err)
+	}
+}
+
+// RedirectPath is sessiond's own rule for relative redirect paths.
+func TestRedirectPath(t *testing.T) {
+	for raw, want := range map[string]string{
+		"/": "/", "/settings?tab=2": "/settings?tab=2", "": "/", "//evil.test": "/", `/\evil.test`: "/",
+		"/\t/evil.test": "/", "/.//evil.test": "/", "https://evil.test/": "/", "javascript:alert(1)": "/", "relative": "/",
+	} {
+		if got := client.RedirectPath(raw, "/"); got != want {
+			t.Errorf("RedirectPath(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }

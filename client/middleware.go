@@ -12,7 +12,32 @@ import (
 	"strings"
 
 	"github.com/sessiond/sessiond/client/gen"
+	"github.com/sessiond/sessiond/internal/sessions"
 )
+
+// ErrDuplicateCookie is the refusal of a request that carries one of
+// sessiond's cookie names (the session cookie or an account cookie) twice.
+// A browser holds one cookie per name, Domain and Path, so two of one name
+// mean another host of the site, or another path, planted one, and nothing
+// tells which is the browser's own: sessiond answers 401 to such a
+// request, and the middleware and BrowserSession refuse it before asking.
+var ErrDuplicateCookie = sessions.ErrDuplicateCookie
+
+// ErrNoSessionCookie is BrowserSession's answer for a request without a
+// session cookie.
+var ErrNoSessionCookie = errors.New("client: the request carries no session cookie")
+
+// RedirectPath returns raw when it is a path sessiond itself accepts as a
+// relative redirect_url ("/", "/settings?tab=2"; never "//host", "/\host",
+// "/.//host", a control character or a space), else fallback. Use it for
+// an app's own "return to" parameter, so the app and sessiond follow one
+// rule.
+func RedirectPath(raw, fallback string) string {
+	if sessions.ValidRedirectPath(raw) {
+		return raw
+	}
+	return fallback
+}
 
 // ForwardCookies copies the Set-Cookie headers of a sign-in answer onto
 // the browser's response, unchanged, so the browser holds exactly the
@@ -43,15 +68,21 @@ func SessionFrom(ctx context.Context) (Session, bool) {
 //
 // A request that is not signed in gets 401 problem+json: sessiond's answer
 // as it is, Set-Cookie headers that clear dead cookies included, or the
-// middleware's own when the request carries no credential at all. When
+// middleware's own when the request carries no credential at all or one
+// of sessiond's cookie names twice (ErrDuplicateCookie; sessiond is not
+// asked, and no cookie is changed). When
 // sessiond cannot say (unreachable, a timeout, a 5xx) the answer is 503
 // problem+json with Retry-After, never 401: an outage does not sign anyone
 // out. Set-Cookie headers of a 200 (sessiond clearing a dead account
 // cookie) are copied onto the response too.
 func (c *Client) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		editor, ok := c.credentialOf(r)
-		if !ok {
+		editor, err := c.credentialOf(r)
+		if errors.Is(err, ErrDuplicateCookie) {
+			writeOwnProblem(w, r, http.StatusUnauthorized, "unauthenticated", "The request carries a session cookie twice; sign in again.")
+			return
+		}
+		if err != nil {
 			writeOwnProblem(w, r, http.StatusUnauthorized, "unauthenticated", "Sign in first: the request has no session token or session cookie.")
 			return
 		}
@@ -91,34 +122,62 @@ func (c *Client) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// BrowserSession is "who am I" for a browser's request, as sessiond
+// confirms it with the request's session cookies (GET /session): what a
+// sign-in handler reads to add an account to the browser's client in
+// multi mode (SignInParams.ClientID). A request carrying one of sessiond's
+// cookie names twice is ErrDuplicateCookie and is not sent; one without a
+// session cookie is ErrNoSessionCookie; a dead cookie is sessiond's
+// *Problem (401).
+func (c *Client) BrowserSession(ctx context.Context, r *http.Request) (Session, error) {
+	cookies, err := c.cookiesOf(r)
+	if err != nil {
+		return Session{}, err
+	}
+	resp, err := c.raw.GetCurrentSession(ctx, cookies, forwardRequestID(r))
+	var out Session
+	return out, decode(resp, err, http.StatusOK, &out)
+}
+
 // credentialOf picks the request's credential as sessiond does: the
 // Authorization header if there is one, else the session cookies.
-func (c *Client) credentialOf(r *http.Request) (gen.RequestEditorFn, bool) {
+func (c *Client) credentialOf(r *http.Request) (gen.RequestEditorFn, error) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")
 		token = strings.TrimSpace(token)
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-			return nil, false
+			return nil, ErrNoSessionCookie
 		}
-		return bearer(token), true
+		return bearer(token), nil
 	}
-	var cookies []*http.Cookie
-	hasActive := false
-	for _, ck := range r.Cookies() {
-		if ck.Name == c.cookieName || strings.HasPrefix(ck.Name, c.cookieName+"_") {
-			cookies = append(cookies, ck)
-			hasActive = hasActive || (ck.Name == c.cookieName && ck.Value != "")
+	return c.cookiesOf(r)
+}
+
+// cookiesOf reads sessiond's cookies from the request with sessiond's own
+// reader (sessions.ReadBrowser: a duplicated name is ErrDuplicateCookie)
+// and returns an editor that sends exactly those to sessiond, no other
+// cookie of the app.
+func (c *Client) cookiesOf(r *http.Request) (gen.RequestEditorFn, error) {
+	b, err := sessions.ReadBrowser(c.cookieName, func(yield func(string, string) bool) {
+		for _, ck := range r.Cookies() {
+			if !yield(ck.Name, ck.Value) {
+				return
+			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !hasActive {
-		return nil, false
+	if b.Active == "" {
+		return nil, ErrNoSessionCookie
 	}
 	return func(_ context.Context, req *http.Request) error {
-		for _, ck := range cookies {
-			req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+		req.AddCookie(&http.Cookie{Name: c.cookieName, Value: b.Active})
+		for id, token := range b.Accounts {
+			req.AddCookie(&http.Cookie{Name: c.cookieName + "_" + id, Value: token})
 		}
 		return nil
-	}, true
+	}, nil
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)

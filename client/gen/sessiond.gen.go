@@ -353,9 +353,11 @@ type UnsupportedMediaType = Problem
 
 // EndClientSessionsParams defines parameters for EndClientSessions.
 type EndClientSessionsParams struct {
-	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-	// whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-	// is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`, also not once its
+	// dot segments are removed as a browser does: `/.//evil.test` is
+	// refused) or an absolute URL whose origin is in
+	// `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+	// `invalid_redirect_url` and nothing ends. Echoed in the answer.
 	RedirectURL *RedirectURL `form:"redirect_url,omitempty" json:"redirect_url,omitempty"`
 }
 
@@ -376,9 +378,11 @@ type SignOutParams struct {
 	// SessionID End exactly this session instead.
 	SessionID *SessionID `form:"session_id,omitempty" json:"session_id,omitempty"`
 
-	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-	// whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-	// is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`, also not once its
+	// dot segments are removed as a browser does: `/.//evil.test` is
+	// refused) or an absolute URL whose origin is in
+	// `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+	// `invalid_redirect_url` and nothing ends. Echoed in the answer.
 	RedirectURL *RedirectURL `form:"redirect_url,omitempty" json:"redirect_url,omitempty"`
 }
 
@@ -390,9 +394,11 @@ type StreamSessionEventsParams struct {
 
 // EndSessionParams defines parameters for EndSession.
 type EndSessionParams struct {
-	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-	// whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-	// is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`, also not once its
+	// dot segments are removed as a browser does: `/.//evil.test` is
+	// refused) or an absolute URL whose origin is in
+	// `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+	// `invalid_redirect_url` and nothing ends. Echoed in the answer.
 	RedirectURL *RedirectURL `form:"redirect_url,omitempty" json:"redirect_url,omitempty"`
 }
 
@@ -401,9 +407,11 @@ type EndUserSessionsParams struct {
 	// Except Keep this session, which must be one of the user's (else 404 `session_not_found` and nothing ends; an empty value is 400 `invalid_id`).
 	Except *SessionID `form:"except,omitempty" json:"except,omitempty"`
 
-	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-	// whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-	// is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+	// RedirectURL A relative path (`/`, `/goodbye`; never `//...`, also not once its
+	// dot segments are removed as a browser does: `/.//evil.test` is
+	// refused) or an absolute URL whose origin is in
+	// `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+	// `invalid_redirect_url` and nothing ends. Echoed in the answer.
 	RedirectURL *RedirectURL `form:"redirect_url,omitempty" json:"redirect_url,omitempty"`
 }
 

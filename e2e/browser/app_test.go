@@ -2,6 +2,7 @@ package browser
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -49,8 +50,9 @@ func (a *app) handler() http.Handler {
 func password(user string) string { return "correct horse " + user }
 
 // signIn checks the password, then asks sessiond for a session on the
-// browser's client (found from the active cookie the browser sent, so a
-// second account joins the first in multi mode) and forwards the cookies.
+// browser's client (the browser's session as sessiond confirmed it from the
+// cookies the browser sent, so a second account joins the first in multi
+// mode; a cookie name sent twice signs nobody in) and forwards the cookies.
 func (a *app) signIn(w http.ResponseWriter, r *http.Request) {
 	var in struct{ User, Password string }
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Password != password(in.User) {
@@ -58,10 +60,13 @@ func (a *app) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := client.SignInParams{UserID: in.User, UserAgent: r.UserAgent()}
-	if c, err := r.Cookie(a.cookieName); err == nil {
-		if s, err := a.sessiond.Session(r.Context(), c.Value); err == nil {
-			params.ClientID = s.ClientID
-		}
+	s, err := a.sessiond.BrowserSession(r.Context(), r)
+	if errors.Is(err, client.ErrDuplicateCookie) {
+		http.Error(w, `{"error":"a session cookie was sent twice"}`, http.StatusUnauthorized)
+		return
+	}
+	if err == nil {
+		params.ClientID = s.ClientID
 	}
 	res, err := a.sessiond.SignIn(r.Context(), params)
 	if err != nil {

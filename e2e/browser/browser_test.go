@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -456,7 +457,12 @@ func TestDeadCookieIsCleared(t *testing.T) {
 		if s := w.whoAmI(); s.ID != "" {
 			t.Fatalf("who am I with a revoked cookie: %s, want 401", s.UserID)
 		}
-		// The 401 cleared the dead cookies and made alice active.
+		// The 401 cleared the dead cookies and made nobody active (an
+		// account cookie may have been planted); the page switches to alice.
+		w.wantJar("", alice)
+		if a := w.call(http.MethodPost, "/session/active", map[string]string{"session_id": alice}); a.Status != http.StatusOK {
+			t.Fatalf("switch to alice: %d %s %s", a.Status, a.Body, a.Error)
+		}
 		w.wantJar(alice, alice)
 		if s := w.whoAmI(); s.ID != alice {
 			t.Fatalf("the page is %q, want alice", s.UserID)
@@ -504,4 +510,78 @@ func TestOtherSameSitePageEndsNothing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Cookie tossing, in a real browser: a page on another host of the site
+// (evil.example.test) sets __session=<its own live token> for the parent
+// domain — with Path=/ beside the app's host-only cookie, and with the
+// longer paths /session and /signin beside the sibling deployment's
+// parent-domain cookie (the same name, Domain and Path would replace that
+// one outright, which is why that deployment must trust every host of the
+// domain). The browser then sends two cookies named __session and nothing
+// tells which is the user's: sessiond answers 401 and changes no cookie, the
+// app refuses to sign a second account in on either copy's client, and no
+// session ends. (Before, the first copy won.)
+func TestTossedCookieIsNeverTrusted(t *testing.T) {
+	t.Parallel()
+	forEachDeployment(t, sessions.ModeMulti, func(t *testing.T, w *world) {
+		w.open(w.appURL + "/")
+		victim := w.signIn("victim")
+		held := w.tokens()
+		mallory, err := w.svc.SignIn(context.Background(), sessions.Backend("test"), sessions.SignInInput{UserID: "mallory"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.open(w.evilURL + "/")
+		paths := []string{"/session", "/signin"}
+		if w.cookieAt != ".example.test" {
+			paths = append(paths, "/") // beside the host-only cookie
+		}
+		for _, path := range paths {
+			w.js(fmt.Sprintf(`(async () => { document.cookie = %s; return {status: 200}; })()`,
+				jsString(cookieName+"="+mallory.Token+"; domain=example.test; path="+path)))
+		}
+
+		w.open(w.appURL + "/")
+		before := w.rawJar()
+		if n := before[cookieName]; n != 1+len(paths) {
+			t.Fatalf("the browser holds %d cookies named %s, want the victim's and the tossed ones", n, cookieName)
+		}
+		a := w.call(http.MethodGet, "/session", nil)
+		if a.Status != http.StatusUnauthorized {
+			t.Fatalf("who am I with a tossed duplicate: %d %s, want 401", a.Status, a.Body)
+		}
+		if a := w.call(http.MethodDelete, "/session", nil); a.Status != http.StatusUnauthorized {
+			t.Fatalf("sign-out with a tossed duplicate: %d %s, want 401", a.Status, a.Body)
+		}
+		signIn := w.js(fmt.Sprintf("signIn(%s, %s)", jsString("bob"), jsString(password("bob"))))
+		if signIn.Status != http.StatusUnauthorized {
+			t.Fatalf("a second account's sign-in with a tossed duplicate: %d %s, want 401", signIn.Status, signIn.Body)
+		}
+		if after := w.rawJar(); !maps.Equal(before, after) {
+			t.Fatalf("the cookies changed: %v, then %v", before, after)
+		}
+		for name, token := range held {
+			if w.tokenStatus(token) != victim {
+				t.Errorf("the victim's cookie %s no longer answers 200", name)
+			}
+		}
+		if w.tokenStatus(mallory.Token) != mallory.Session.ID {
+			t.Error("the tossed session was ended")
+		}
+	})
+}
+
+// rawJar counts the browser's cookies by name, whatever their attributes.
+func (w *world) rawJar() map[string]int {
+	w.t.Helper()
+	res, err := chromedp.CallBrowser(w.ctx, storage.GetCookies, storage.GetCookiesParams{})
+	if err != nil {
+		w.t.Fatalf("read the cookie jar: %v", err)
+	}
+	out := map[string]int{}
+	for _, c := range res.Cookies {
+		out[c.Name]++
+	}
+	return out
 }

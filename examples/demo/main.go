@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sessiond/sessiond/client"
 )
 
 func main() {
@@ -98,24 +100,32 @@ func handler(s *sessiond, target *url.URL, web http.FileSystem) http.Handler {
 	}
 	mux.Handle("/api/auth/", http.StripPrefix("/api/auth", proxy))
 
-	mux.HandleFunc("POST /sign-in", func(w http.ResponseWriter, r *http.Request) {
+	// The sign-in form is protected from cross-site requests (CSRF) by
+	// net/http's CrossOriginProtection: a browser marks every request with
+	// Sec-Fetch-Site or Origin, and a POST from another origin is 403
+	// before it reaches the handler. The "return" path follows sessiond's
+	// own redirect rule (client.RedirectPath), not one of the demo's.
+	csrf := http.NewCrossOriginProtection()
+	mux.Handle("POST /sign-in", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := strings.TrimSpace(r.FormValue("user_id"))
-		back := r.FormValue("return")
-		if back == "" || !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.HasPrefix(back, "/\\") {
-			back = "/"
-		}
+		back := client.RedirectPath(r.FormValue("return"), "/")
 		if user == "" {
 			http.Error(w, "a user name is required", http.StatusBadRequest)
 			return
 		}
 		// The password check would go here: it is the app's job, not sessiond's.
-		if err := s.signIn(r.Context(), w, r, user); err != nil {
+		err := s.signIn(r.Context(), w, r, user)
+		if errors.Is(err, client.ErrDuplicateCookie) {
+			http.Error(w, "the browser sent a session cookie twice; sign-in refused", http.StatusUnauthorized)
+			return
+		}
+		if err != nil {
 			slog.Warn("sign-in failed", "err", err)
 			http.Error(w, "cannot sign in: "+err.Error(), http.StatusBadGateway)
 			return
 		}
 		http.Redirect(w, r, back, http.StatusSeeOther)
-	})
+	})))
 
 	// What the backend itself knows of the caller, through the Go client's
 	// middleware: 401 when signed out, 503 when sessiond cannot say.

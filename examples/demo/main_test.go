@@ -60,6 +60,9 @@ func TestSignInForwardsSessiondCookiesAndStaysOnSite(t *testing.T) {
 		{"//evil.example/", "/"},
 		{"https://evil.example/", "/"},
 		{`/\evil.example`, "/"},
+		{"/\t/evil.example", "/"},
+		{"/.//evil.example", "/"},
+		{"/%2e//evil.example", "/"},
 		{"", "/"},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/sign-in", strings.NewReader(url.Values{"user_id": {"alice"}, "return": {tc.ret}}.Encode()))
@@ -140,5 +143,69 @@ func TestSessiondDown(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusBadGateway || len(w.Header().Values("Set-Cookie")) != 0 {
 		t.Errorf("sign-in with sessiond stopped: %d %v, want 502 and no cookie", w.Code, w.Header().Values("Set-Cookie"))
+	}
+}
+
+// The sign-in form is refused from another origin (CSRF): a browser marks
+// a cross-site POST with Sec-Fetch-Site or, in older browsers, Origin; the
+// demo answers 403 and never asks sessiond. Its own pages still sign in.
+func TestSignInFormRefusesCrossSiteRequests(t *testing.T) {
+	up, seen := fakeSessiond(t, false)
+	h := demo(t, up.URL)
+	post := func(header ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "http://demo.test/sign-in", strings.NewReader("user_id=alice&return=/vue.html"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for name, header := range map[string][]string{
+		"cross-site":                   {"Sec-Fetch-Site", "cross-site"},
+		"same-site, another host":      {"Sec-Fetch-Site", "same-site"},
+		"another origin, no Sec-Fetch": {"Origin", "https://evil.example"},
+	} {
+		if w := post(header...); w.Code != http.StatusForbidden || len(w.Header().Values("Set-Cookie")) != 0 {
+			t.Errorf("%s: %d, Set-Cookie %q; want 403 and no cookie", name, w.Code, w.Header().Values("Set-Cookie"))
+		}
+	}
+	if len(*seen) != 0 {
+		t.Fatalf("sessiond was asked %v for a cross-site sign-in", *seen)
+	}
+	for name, header := range map[string][]string{
+		"same-origin":              {"Sec-Fetch-Site", "same-origin"},
+		"its own origin":           {"Origin", "http://demo.test"},
+		"not a browser (no marks)": nil,
+	} {
+		if w := post(header...); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/vue.html" {
+			t.Errorf("%s: %d to %q, want 303 to /vue.html", name, w.Code, w.Header().Get("Location"))
+		}
+	}
+}
+
+// A sign-in whose request carries the session cookie twice (a sibling host
+// planted one for the parent domain) is refused: the planted copy must not
+// choose the client the new session joins, and the demo cannot tell which
+// copy is the browser's own. sessiond is not asked at all.
+func TestSignInWithADuplicatedSessionCookieIsRefused(t *testing.T) {
+	up, seen := fakeSessiond(t, false)
+	h := demo(t, up.URL)
+	for _, cookie := range []string{
+		"__session=st_attacker; __session=st_x",
+		"__session=st_x; __session_sess_01J00000000000000000000000=st_attacker; __session_sess_01J00000000000000000000000=st_x",
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/sign-in", strings.NewReader("user_id=bob"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Cookie", cookie)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized || len(w.Header().Values("Set-Cookie")) != 0 {
+			t.Errorf("%s: %d, Set-Cookie %q; want 401 and no cookie", cookie, w.Code, w.Header().Values("Set-Cookie"))
+		}
+	}
+	if len(*seen) != 0 {
+		t.Fatalf("sessiond was asked %v", *seen)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/sessiond/sessiond/client"
@@ -25,12 +26,21 @@ func newSessiond(base, apiKey string) (*sessiond, error) {
 
 // signIn creates the session and forwards sessiond's Set-Cookie headers to
 // the browser unchanged: the backend never spells a cookie attribute.
+//
+// A second account joins the browser's client only when sessiond has
+// confirmed the browser's session cookie (client.BrowserSession, which
+// sends the browser's cookies as they are); a request that carries a
+// session cookie twice (one planted by another host of the site) is
+// client.ErrDuplicateCookie and signs nobody in. Without a confirmed
+// session the sign-in starts a new client.
 func (s *sessiond) signIn(ctx context.Context, w http.ResponseWriter, r *http.Request, user string) error {
 	p := client.SignInParams{UserID: user, UserAgent: r.UserAgent()}
-	if c, err := r.Cookie(cookieName); err == nil {
-		if me, err := s.c.Session(ctx, c.Value); err == nil {
-			p.ClientID = me.ClientID
-		}
+	me, err := s.c.BrowserSession(ctx, r)
+	if errors.Is(err, client.ErrDuplicateCookie) {
+		return err
+	}
+	if err == nil {
+		p.ClientID = me.ClientID
 	}
 	res, err := s.c.SignIn(ctx, p)
 	if err != nil {
@@ -49,5 +59,3 @@ func (s *sessiond) me() http.Handler {
 		_ = json.NewEncoder(w).Encode(map[string]string{"user_id": me.UserID, "session_id": me.ID})
 	}))
 }
-
-const cookieName = "__session"

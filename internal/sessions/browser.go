@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"iter"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,6 +18,47 @@ type Browser struct {
 	Active string
 	// Accounts maps the session ID of each account cookie to its token.
 	Accounts map[string]string
+}
+
+// ErrDuplicateCookie is ReadBrowser's refusal of a request that carries
+// one of sessiond's cookie names twice. A browser holds one cookie per
+// name, Domain and Path, so two cookies of one name mean that another
+// host of the site (a sibling setting Domain=<parent>) or another path
+// planted one of them, and nothing tells which is the browser's own: the
+// request is refused (401) and no cookie is changed or session ended on
+// its word.
+var ErrDuplicateCookie = errors.New("sessions: a sessiond cookie name appears twice in the request")
+
+// ReadBrowser reads sessiond's cookies from a request's cookies, given as
+// name/value pairs in the order the request carried them: the active
+// cookie (name) and the account cookies (name + "_" + a well-formed
+// session ID). Other cookies are ignored. A sessiond cookie name that
+// appears twice is ErrDuplicateCookie. This is the one reader of
+// sessiond's cookies: sessiond and its Go client both call it.
+func ReadBrowser(name string, cookies iter.Seq2[string, string]) (Browser, error) {
+	var b Browser
+	hasActive := false
+	prefix := name + "_"
+	for n, v := range cookies {
+		switch {
+		case n == name:
+			if hasActive {
+				return Browser{}, ErrDuplicateCookie
+			}
+			hasActive = true
+			b.Active = v
+		case strings.HasPrefix(n, prefix) && ValidSessionID(n[len(prefix):]):
+			id := n[len(prefix):]
+			if _, seen := b.Accounts[id]; seen {
+				return Browser{}, ErrDuplicateCookie
+			}
+			if b.Accounts == nil {
+				b.Accounts = map[string]string{}
+			}
+			b.Accounts[id] = v
+		}
+	}
+	return b, nil
 }
 
 // MaxAccountCookies bounds how many account cookies one answer looks up
@@ -120,23 +163,25 @@ func (s *Service) SwitchActive(ctx context.Context, b Browser, sessionID string)
 
 // CookiesAfterAuthFailure is what an answer refusing a browser's active
 // cookie (401) does: it clears the active cookie and the account cookie
-// holding the same token; in multi mode another live account the browser
-// holds becomes active, so the browser never keeps sending a dead token.
-func (s *Service) CookiesAfterAuthFailure(ctx context.Context, b Browser) CookieChanges {
+// holding the same token, so the browser never keeps sending a dead token.
+// It never makes another account active: the account cookies a refused
+// request carries may have been planted by another host of the site, and
+// with the active cookie dead nothing says which client the browser is
+// on. The page offers the accounts instead (POST /session/active checks
+// the one the user picks); only an explicit sign-out of the active
+// account promotes another (CookiesAfterEnd).
+func (s *Service) CookiesAfterAuthFailure(b Browser) CookieChanges {
 	var ch CookieChanges
-	exclude := map[string]bool{}
+	if b.Active == "" {
+		return ch
+	}
+	ch.ClearActive = true
 	for id, token := range b.Accounts {
-		if b.Active != "" && token == b.Active {
+		if token == b.Active {
 			ch.clearAccount(id)
-			exclude[id] = true
 		}
 	}
-	if b.Active != "" {
-		ch.ClearActive = true
-	}
-	if s.cfg.Mode == ModeMulti {
-		s.promote(ctx, b, exclude, "", &ch)
-	}
+	slices.Sort(ch.ClearAccounts)
 	return ch
 }
 
@@ -181,10 +226,11 @@ func signedOutOfAll(b *Browser) CookieChanges {
 // lookup before the transaction and the locks one by one. What it decides
 // is what Authenticate followed by SignOutInBrowser decide: an unknown,
 // ended, expired or malformed token is ErrUnauthenticated, a bad redirect
-// URL invalid_redirect_url, and nothing ends.
-func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (EndResult, CookieChanges, error) {
+// URL invalid_redirect_url, and nothing ends. It returns the caller it
+// authenticated, for the transport to record as it does after Authenticate.
+func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (Caller, EndResult, CookieChanges, error) {
 	if !WellFormedToken(token) {
-		return EndResult{}, CookieChanges{}, ErrUnauthenticated
+		return Caller{}, EndResult{}, CookieChanges{}, ErrUnauthenticated
 	}
 	multi := s.cfg.Mode == ModeMulti
 	var c Caller
@@ -217,13 +263,13 @@ func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, re
 		return err
 	})
 	if err != nil {
-		return EndResult{}, CookieChanges{}, err
+		return Caller{}, EndResult{}, CookieChanges{}, err
 	}
 	res := s.endResult(c, ended, redirect)
 	if multi {
-		return res, signedOutOfAll(b), nil
+		return c, res, signedOutOfAll(b), nil
 	}
-	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
+	return c, res, s.CookiesAfterEnd(ctx, c, b, res), nil
 }
 
 // CookiesAfterEnd is what an ending answer does to the cookies of a caller
@@ -255,11 +301,10 @@ func (s *Service) CookiesAfterEnd(ctx context.Context, c Caller, b *Browser, res
 
 // promote makes the most recently active live account of the browser,
 // other than those in exclude, the active one, and clears the cookies of
-// the dead accounts it finds. Only an account on clientID (the browser's
-// client) is promoted; with clientID empty (not known: the active cookie
-// died), only when every live account is on one client, since accounts a
-// browser signed in share its client and one elsewhere was planted. When
-// the store fails it leaves the active cookie as ch says (cleared): the
+// the dead accounts it finds. Only an account on clientID (the client of
+// the active account that just signed out) is promoted: accounts a browser
+// signed in share its client, and one elsewhere was planted. When the
+// store fails it leaves the active cookie as ch says (cleared): the
 // browser can still switch later.
 func (s *Service) promote(ctx context.Context, b Browser, exclude map[string]bool, clientID string, ch *CookieChanges) {
 	ids := make([]string, 0, len(b.Accounts))
@@ -285,10 +330,7 @@ func (s *Service) promote(ctx context.Context, b Browser, exclude map[string]boo
 		if err != nil {
 			return
 		}
-		if clientID == "" && best != nil && sess.ClientID != best.ClientID {
-			return // accounts on two clients: one was planted
-		}
-		if clientID != "" && sess.ClientID != clientID {
+		if sess.ClientID != clientID {
 			continue
 		}
 		if best == nil || cmp.Compare(sess.LastActiveAt.UnixMicro(), best.LastActiveAt.UnixMicro()) > 0 {

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
 	"testing"
 	"time"
@@ -141,22 +142,63 @@ func TestCookiesAfterEnd(t *testing.T) {
 	})
 }
 
+// A 401 clears the dead active cookie (and its account cookie) and makes
+// no account active, not even the browser's only live one: an account
+// cookie may have been planted by another host of the site, and with the
+// active cookie dead nothing says which client the browser is on.
 func TestCookiesAfterAuthFailure(t *testing.T) {
-	ctx := context.Background()
 	svc, _, _, add := newBrowserWorld(t, ModeMulti)
 	alice := add("alice", StatusActive, 0)
 	bob := add("bob", StatusEnded, 0)
 	mallory := add("mallory", StatusActive, 0)
 
-	ch := svc.CookiesAfterAuthFailure(ctx, holding(bob.token, alice, bob))
-	if ch.SetActive == nil || ch.SetActive.SessionID != alice.sess.ID || !slices.Equal(ch.ClearAccounts, []string{bob.sess.ID}) {
-		t.Fatalf("%+v, want bob's cookies cleared and alice active", ch)
+	ch := svc.CookiesAfterAuthFailure(holding(bob.token, alice, bob))
+	if ch.SetActive != nil || !ch.ClearActive || !slices.Equal(ch.ClearAccounts, []string{bob.sess.ID}) {
+		t.Fatalf("%+v, want bob's cookies cleared and nobody made active", ch)
+	}
+	// Only an account cookie, no active cookie: nothing to clear, nobody
+	// promoted (the planted-cookie case of a fresh browser).
+	if ch := svc.CookiesAfterAuthFailure(holding("", mallory)); !ch.Empty() {
+		t.Fatalf("only an account cookie: %+v, want no cookie change", ch)
 	}
 	// A token in another session's account cookie is not trusted.
 	forged := Browser{Active: bob.token, Accounts: map[string]string{alice.sess.ID: mallory.token}}
-	ch = svc.CookiesAfterAuthFailure(ctx, forged)
-	if ch.SetActive != nil || !ch.ClearActive || !slices.Equal(ch.ClearAccounts, []string{alice.sess.ID}) {
-		t.Fatalf("%+v, want every cookie cleared", ch)
+	ch = svc.CookiesAfterAuthFailure(forged)
+	if ch.SetActive != nil || !ch.ClearActive || len(ch.ClearAccounts) != 0 {
+		t.Fatalf("%+v, want only the active cookie cleared", ch)
+	}
+}
+
+// ReadBrowser is the one reader of sessiond's cookies: a name that
+// appears twice is refused whichever copy would have won.
+func TestReadBrowser(t *testing.T) {
+	const sid, other = "sess_01J00000000000000000000000", "sess_01J00000000000000000000001"
+	pairs := func(kv ...string) iter.Seq2[string, string] {
+		return func(yield func(string, string) bool) {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if !yield(kv[i], kv[i+1]) {
+					return
+				}
+			}
+		}
+	}
+	b, err := ReadBrowser("__session", pairs("theme", "dark", "__session", "st_a", "__session_"+sid, "st_a",
+		"__session_"+other, "st_b", "__session_nope", "x", "__sessionx", "y"))
+	if err != nil || b.Active != "st_a" || len(b.Accounts) != 2 || b.Accounts[sid] != "st_a" || b.Accounts[other] != "st_b" {
+		t.Fatalf("ReadBrowser = %+v, %v", b, err)
+	}
+	for name, kv := range map[string][]string{
+		"active twice":            {"__session", "st_attacker", "__session", "st_victim"},
+		"active twice, one empty": {"__session", "", "__session", "st_victim"},
+		"account twice":           {"__session", "st_a", "__session_" + sid, "st_x", "__session_" + sid, "st_a"},
+	} {
+		if b, err := ReadBrowser("__session", pairs(kv...)); !errors.Is(err, ErrDuplicateCookie) {
+			t.Errorf("%s: %+v, %v; want ErrDuplicateCookie", name, b, err)
+		}
+	}
+	// Other names twice are not sessiond's business.
+	if _, err := ReadBrowser("__Host-s", pairs("__session", "a", "__session", "b", "__Host-s", "c")); err != nil {
+		t.Errorf("another cookie twice: %v", err)
 	}
 }
 
@@ -204,9 +246,12 @@ func TestPlantedAccountCookiesAreNeverPromoted(t *testing.T) {
 		t.Errorf("sign-out promoted %+v, want the active cookie cleared", ch.SetActive)
 	}
 	bob := add("bob", StatusActive, -time.Minute)
-	ch = svc.CookiesAfterAuthFailure(ctx, holding(dead.token, bob, planted))
+	ch = svc.CookiesAfterAuthFailure(holding(dead.token, bob, planted))
 	if ch.SetActive != nil || !ch.ClearActive {
-		t.Errorf("a 401 with accounts on two clients promoted %+v, want nobody", ch.SetActive)
+		t.Errorf("a 401 promoted %+v, want nobody", ch.SetActive)
+	}
+	if ch = svc.CookiesAfterAuthFailure(holding("", planted)); ch.SetActive != nil {
+		t.Errorf("a 401 with only a planted account cookie promoted it: %+v", ch.SetActive)
 	}
 	if _, _, err := svc.SwitchActive(ctx, holding(alice.token, alice, planted), planted.sess.ID); !errors.Is(err, ErrSessionNotFound) {
 		t.Errorf("switch to a planted account: %v, want ErrSessionNotFound", err)

@@ -151,6 +151,11 @@ func FuzzCheckRedirectURL(f *testing.F) {
 		{"javascript:alert(1)//", "https://app.example.com"},
 		{"http://localhost:3000/x", "http://localhost:3000"},
 		{"http://[::1]:8080/", "http://[::1]:8080"},
+		{"/.//evil.test", "https://app.example.com"},
+		{"/a/..//evil.test", "https://app.example.com"},
+		{"/%2e//evil.test", "https://app.example.com"},
+		{"/.%2E//evil.test", "https://app.example.com"},
+		{"/x/./y", "https://app.example.com"},
 	} {
 		f.Add(c[0], c[1])
 	}
@@ -186,6 +191,18 @@ func FuzzCheckRedirectURL(f *testing.F) {
 		if strings.HasPrefix(raw, "/") {
 			if strings.HasPrefix(raw, "//") || dest.Scheme != browserBase.Scheme || dest.Host != browserBase.Host {
 				t.Fatalf("accepted relative %q, which leads to %s://%s", raw, dest.Scheme, dest.Host)
+			}
+			// Resolved as a browser resolves it, it must not be a "//host"
+			// path that a server echoing it into Location turns into
+			// another origin. The oracle is Go's RFC 3986 resolution with
+			// the browser's reading of percent signs: %2e is a dot (the
+			// WHATWG URL standard), any other escape (%2F included) stays
+			// a plain character.
+			browserPath := strings.NewReplacer("%2e", ".", "%2E", ".", "%", "X").Replace(strings.SplitN(strings.SplitN(raw, "#", 2)[0], "?", 2)[0])
+			if ref, err := url.Parse(browserPath); err == nil {
+				if p := browserBase.ResolveReference(ref).Path; strings.HasPrefix(p, "//") {
+					t.Fatalf("accepted relative %q, whose resolved path %q starts with //", raw, p)
+				}
 			}
 			return
 		}

@@ -39,7 +39,53 @@ func originOf(u *url.URL) string {
 	return scheme + "://" + host
 }
 
-// checkRedirectURL accepts a relative path ("/", "/goodbye", never "//...")
+// ValidRedirectPath reports whether raw is a relative path sessiond
+// accepts as a redirect_url ("/", "/goodbye"; never "//..." nor a path
+// whose dot-segment-removed form starts with "//"). Apps use the same rule
+// for their own return paths (client.RedirectPath).
+func ValidRedirectPath(raw string) bool {
+	if !strings.HasPrefix(raw, "/") {
+		return false
+	}
+	_, err := checkRedirectURL(raw, nil)
+	return err == nil
+}
+
+// pathOf is the path of a relative URL: raw up to its query or fragment.
+func pathOf(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return raw[:i]
+	}
+	return raw
+}
+
+// removeDotSegments is RFC 3986's remove_dot_segments (5.2.4) on an
+// absolute path, reading "." and ".." percent-encoded as browsers do
+// (the WHATWG URL standard: "%2e", ".%2E", ...).
+func removeDotSegments(p string) string {
+	segments := strings.Split(p, "/")[1:]
+	out := make([]string, 0, len(segments))
+	for i, seg := range segments {
+		last := i == len(segments)-1
+		switch strings.ReplaceAll(strings.ToLower(seg), "%2e", ".") {
+		case ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+			continue
+		}
+		if last {
+			out = append(out, "") // "/a/." is "/a/"
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+// checkRedirectURL accepts a relative path ("/", "/goodbye", never "//..."
+// nor "/.//...")
 // or an absolute http(s) URL whose origin is allowed, and returns it as
 // given. Anything else is invalid_redirect_url.
 func checkRedirectURL(raw string, allowedOrigins []string) (string, error) {
@@ -61,7 +107,11 @@ func checkRedirectURL(raw string, allowedOrigins []string) (string, error) {
 		return "", bad
 	}
 	if strings.HasPrefix(raw, "/") {
-		if strings.HasPrefix(raw, "//") || u.Scheme != "" || u.Host != "" {
+		// "/.//evil.test" is the path "//evil.test" once a browser removed
+		// its dot segments: same-origin here, but the shape that becomes
+		// an open redirect behind a server that echoes paths into
+		// Location.
+		if strings.HasPrefix(removeDotSegments(pathOf(raw)), "//") || u.Scheme != "" || u.Host != "" {
 			return "", bad
 		}
 		return raw, nil

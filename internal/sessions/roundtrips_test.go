@@ -147,11 +147,11 @@ func TestRoundTrips(t *testing.T) {
 			return err
 		}, []string{"BEGIN+LockSignIn", "EndSessions", "InsertSession+COMMIT"}},
 		{"sign-out by token, single mode", ModeSingle, func(s *Service) error {
-			_, _, err := s.SignOutToken(ctx, token, nil, "")
+			_, _, _, err := s.SignOutToken(ctx, token, nil, "")
 			return err
 		}, []string{"BEGIN+LockSessionByToken", "EndSessions+COMMIT"}},
 		{"sign-out by token, multi mode", ModeMulti, func(s *Service) error {
-			_, _, err := s.SignOutToken(ctx, token, nil, "")
+			_, _, _, err := s.SignOutToken(ctx, token, nil, "")
 			return err
 		}, []string{"BEGIN+LockClientOfToken", "EndSessions+COMMIT"}},
 		{"sign-out of an authenticated holder", ModeSingle, func(s *Service) error {

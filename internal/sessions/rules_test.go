@@ -101,6 +101,11 @@ func TestRedirectURLs(t *testing.T) {
 		"https://app.example.com:8443/x": false,
 		"//evil.com":                     false, `/\evil.com`: false, "https://evil.com": false, "ftp://app.example.com": false,
 		"https://user@app.example.com/": false, "relative": false, "/a b": false, "/\x7f": false, "/\xf40": false,
+		// Paths that are "//..." once a browser removed their dot segments.
+		"/.//evil.test": false, "/a/..//evil.test": false, "/././/evil.test": false, "/%2e//evil.test": false,
+		"/%2E%2e//evil.test": false, "/a/.%2e//evil.test": false, "/..//evil.test": false,
+		// Dot segments that stay on a path of the page's origin.
+		"/./a": true, "/a/../b": true, "/a//b": true, "/a/.": true, "/x?r=/.//evil.test": true, "/x#/.//evil": true,
 	} {
 		got, err := checkRedirectURL(raw, allowed)
 		if (err == nil) != ok || (ok && got != raw) {

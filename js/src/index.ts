@@ -119,6 +119,24 @@ export interface Sessiond {
 
 const EVENT_TYPES = ["session.created", "session.ended", "session.revoked", "session.replaced", "session.evicted", "session.expired"];
 
+/**
+ * Whether `url` is something signOut may navigate to: a path on this
+ * origin ("/goodbye", never "//host" or "/\\host") or an absolute http(s)
+ * URL. sessiond applies the stricter rule (allowed origins); this one keeps
+ * a script URL away from `location.assign` whatever the answer says.
+ */
+function navigable(url: string): boolean {
+  // Browsers read a backslash as a slash and skip spaces and controls.
+  if (/[\u0000-\u0020\u007f\\]/.test(url)) return false;
+  if (url.startsWith("/")) return !url.startsWith("//");
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:";
+  } catch {
+    return false;
+  }
+}
+
 /** createSessiond makes the client for one sessiond base URL. It does nothing until load() or a listener. */
 export function createSessiond(options: SessiondOptions): Sessiond {
   const base = options.url.replace(/\/+$/, "");
@@ -381,8 +399,11 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     announce();
     await load();
     await callback?.(res);
-    // Only ever the URL sessiond accepted and echoed; a refused one was a 400 above.
-    if (opts.redirectUrl && res.redirect_url) navigate(res.redirect_url);
+    // Only ever the URL this call asked for, once sessiond accepted and
+    // echoed it (a refused one was a 400 above), and only a path or an
+    // http(s) URL: an answer naming another URL (a javascript: one, say) is
+    // not followed.
+    if (opts.redirectUrl && res.redirect_url === opts.redirectUrl && navigable(opts.redirectUrl)) navigate(opts.redirectUrl);
     return res;
   }
 

@@ -464,8 +464,9 @@ export interface components {
         };
         /**
          * @description `unauthenticated`: no credential, or a malformed, unknown, ended or
-         *     expired one. Always the same body. Clears a session cookie the
-         *     request carried whose session is no longer active.
+         *     expired one, or a session cookie name given twice. Always the same
+         *     body. Clears a session cookie the request carried whose session is
+         *     no longer active (never when a cookie name was given twice).
          */
         Unauthenticated: {
             headers: {
@@ -542,9 +543,11 @@ export interface components {
     };
     parameters: {
         /**
-         * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-         *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-         *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+         * @description A relative path (`/`, `/goodbye`; never `//...`, also not once its
+         *     dot segments are removed as a browser does: `/.//evil.test` is
+         *     refused) or an absolute URL whose origin is in
+         *     `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+         *     `invalid_redirect_url` and nothing ends. Echoed in the answer.
          */
         RedirectURL: string;
         /** @description Which sessions to list; default `active`. */
@@ -622,9 +625,11 @@ export interface operations {
                 /** @description End exactly this session instead. */
                 session_id?: components["schemas"]["SessionID"];
                 /**
-                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 * @description A relative path (`/`, `/goodbye`; never `//...`, also not once its
+                 *     dot segments are removed as a browser does: `/.//evil.test` is
+                 *     refused) or an absolute URL whose origin is in
+                 *     `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+                 *     `invalid_redirect_url` and nothing ends. Echoed in the answer.
                  */
                 redirect_url?: components["parameters"]["RedirectURL"];
             };
@@ -691,9 +696,11 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 * @description A relative path (`/`, `/goodbye`; never `//...`, also not once its
+                 *     dot segments are removed as a browser does: `/.//evil.test` is
+                 *     refused) or an absolute URL whose origin is in
+                 *     `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+                 *     `invalid_redirect_url` and nothing ends. Echoed in the answer.
                  */
                 redirect_url?: components["parameters"]["RedirectURL"];
             };
@@ -747,9 +754,11 @@ export interface operations {
                 /** @description Keep this session, which must be one of the user's (else 404 `session_not_found` and nothing ends; an empty value is 400 `invalid_id`). */
                 except?: components["schemas"]["SessionID"];
                 /**
-                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 * @description A relative path (`/`, `/goodbye`; never `//...`, also not once its
+                 *     dot segments are removed as a browser does: `/.//evil.test` is
+                 *     refused) or an absolute URL whose origin is in
+                 *     `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+                 *     `invalid_redirect_url` and nothing ends. Echoed in the answer.
                  */
                 redirect_url?: components["parameters"]["RedirectURL"];
             };
@@ -802,9 +811,11 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description A relative path (`/`, `/goodbye`; never `//...`) or an absolute URL
-                 *     whose origin is in `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else
-                 *     is 400 `invalid_redirect_url` and nothing ends. Echoed in the answer.
+                 * @description A relative path (`/`, `/goodbye`; never `//...`, also not once its
+                 *     dot segments are removed as a browser does: `/.//evil.test` is
+                 *     refused) or an absolute URL whose origin is in
+                 *     `SESSIOND_ALLOWED_REDIRECT_ORIGINS`. Anything else is 400
+                 *     `invalid_redirect_url` and nothing ends. Echoed in the answer.
                  */
                 redirect_url?: components["parameters"]["RedirectURL"];
             };

@@ -167,6 +167,34 @@ describe("signOut", () => {
     expect(navigate).toHaveBeenCalledExactlyOnceWith("/goodbye");
   });
 
+  it("navigates only to the URL it asked for, and only to a path or an http(s) URL", async () => {
+    const cases: { asked: string; answered: string | null; navigates: boolean }[] = [
+      // A crafted answer: not what was asked.
+      { asked: "/goodbye", answered: "javascript:alert(document.cookie)", navigates: false },
+      { asked: "/goodbye", answered: "https://evil.example/", navigates: false },
+      // Asked and echoed, but not a path or an http(s) URL.
+      { asked: "javascript:alert(1)", answered: null, navigates: false },
+      { asked: "data:text/html,hi", answered: null, navigates: false },
+      { asked: "//evil.example/", answered: null, navigates: false },
+      { asked: "/\\evil.example", answered: null, navigates: false },
+      { asked: " /x", answered: null, navigates: false },
+      // What sessiond accepts and echoes.
+      { asked: "/goodbye?x=1", answered: null, navigates: true },
+      { asked: "https://app.test/after", answered: null, navigates: true },
+    ];
+    for (const c of cases) {
+      const { server, tab, navigate } = setup();
+      server.allowedRedirect = () => true;
+      server.answerRedirect = c.answered;
+      server.signIn("alice");
+      const s = tab();
+      await s.load();
+      await s.signOut({ redirectUrl: c.asked });
+      if (c.navigates) expect(navigate, c.asked).toHaveBeenCalledExactlyOnceWith(c.asked);
+      else expect(navigate, `${c.asked} answered ${c.answered}`).not.toHaveBeenCalled();
+    }
+  });
+
   it("a refused redirectUrl is a 400 error: nothing ends, nothing navigates", async () => {
     const { server, tab, navigate } = setup();
     const me = server.signIn("alice");

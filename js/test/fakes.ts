@@ -48,6 +48,8 @@ export class FakeSessiond {
   /** "down": fetch rejects; "503": sessiond answers unavailable; "502": a gateway's empty 502. */
   outage: null | "down" | "503" | "502" = null;
   allowedRedirect = (u: string) => u.startsWith("/") && !u.startsWith("//");
+  /** When set, the redirect_url a sign-out answers with, whatever was asked (a crafted or broken answer). */
+  answerRedirect: string | null = null;
 
   constructor(mode: "single" | "multi" = "single") {
     this.mode = mode;
@@ -94,7 +96,7 @@ export class FakeSessiond {
         ended = end(this.mode === "single" ? [me] : this.live());
       }
       if (!this.live().some((s) => s.id === this.active)) this.active = this.live().at(-1)?.id ?? null;
-      return json({ ended, redirect_url: redirect });
+      return json({ ended, redirect_url: this.answerRedirect ?? redirect });
     }
     if (method === "POST" && path === "/session/active") {
       const id = (JSON.parse(String(init?.body)) as { session_id: string }).session_id;
