@@ -35,8 +35,15 @@ func (l *lazyExpirer) RecordExpiry(ctx context.Context, id string) (sessions.Ses
 // one; maxStreams 0 takes the default bound.
 func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option) (*testEnv, *events.Hub) {
 	t.Helper()
+	return newEventsEnvWith(t, store, func(c *events.HubConfig) { c.MaxStreams = maxStreams }, opts...)
+}
+
+// newEventsEnvWith is newEventsEnv with the Hub's settings as hubOpt
+// makes them.
+func newEventsEnvWith(t *testing.T, store *db.Store, hubOpt func(*events.HubConfig), opts ...option) (*testEnv, *events.Hub) {
+	t.Helper()
 	exp := &lazyExpirer{}
-	hub := events.NewHub(events.HubConfig{
+	cfg := events.HubConfig{
 		Log: store,
 		Listen: func(ctx context.Context) (events.Listener, error) {
 			l, err := store.ListenEvents(ctx)
@@ -45,10 +52,11 @@ func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option)
 			}
 			return l, err
 		},
-		Sessions:   exp,
-		MaxStreams: maxStreams,
-		Logger:     capturedLogger,
-	})
+		Sessions: exp,
+		Logger:   capturedLogger,
+	}
+	hubOpt(&cfg)
+	hub := events.NewHub(cfg)
 	opts = append(opts, func(_ *sessions.Config, a *api.Config) { a.Events = hub })
 	env := newEnvOn(t, store, opts...)
 	exp.svc = env.Svc
