@@ -592,10 +592,16 @@ func TestEventStreamAheadOfTheNewestEndsWithItsSession(t *testing.T) {
 				a.mustSignIn(t, fmt.Sprintf("later-%d", i), holder.ClientID)
 			}
 			var got []sseEvent
-			for e := range stream.Events {
-				got = append(got, e)
-				if len(got) > 10 {
-					break
+		read:
+			for len(got) <= 10 {
+				select {
+				case e, ok := <-stream.Events:
+					if !ok {
+						break read
+					}
+					got = append(got, e)
+				case <-time.After(10 * time.Second): // only catches a hang
+					t.Fatalf("the stream is still open 10 s after its session was revoked (sent %d events)", len(got))
 				}
 			}
 			if len(got) != 1 {
