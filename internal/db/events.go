@@ -90,6 +90,11 @@ func fillEvent(e *sessions.Event, sessionID string, old *string, snap []byte) er
 	return nil
 }
 
+// clientsEventsAfter is ClientsEventsAfter's statement: $1 after, $2 the
+// clients, $3 whether every client is wanted, $4 the limit.
+var clientsEventsAfter = `SELECT ` + eventSeq + `, $3 OR e.client_id = ANY($2), e.session_id, e.old_status, e.at, e.actor,
+		CASE WHEN $3 OR e.client_id = ANY($2) THEN e.session END` + fmt.Sprintf(eventsAfter, 4)
+
 // ClientsEventsAfter reads the next limit committed events above after
 // and returns those of the given clients (nil: of every client), how many
 // it read and the Seq of the last one read (after when none). Only the wanted events' rows
@@ -100,9 +105,7 @@ func fillEvent(e *sessions.Event, sessionID string, old *string, snap []byte) er
 // about limit events wherever after is (a page resuming with an old
 // Last-Event-ID reads page by page, and the Hub bounds how far back).
 func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) (events []sessions.Event, read int, last int64, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventSeq+`, $3 OR e.client_id = ANY($2), e.session_id, e.old_status, e.at, e.actor,
-			CASE WHEN $3 OR e.client_id = ANY($2) THEN e.session END`+fmt.Sprintf(eventsAfter, 4),
-		after, clients, clients == nil, limit)
+	rows, err := s.pool.Query(ctx, clientsEventsAfter, after, clients, clients == nil, limit)
 	if err != nil {
 		return nil, 0, after, mapError(err)
 	}
