@@ -106,8 +106,11 @@ func (h *handlers) streamEvents(c *gin.Context) {
 			}
 			continue
 		case err != nil:
-			// Shutdown, a gone client, or a database error while catching
-			// up: the client reconnects with Last-Event-ID.
+			// The caller's own session ended (its ending event, if past
+			// the stream's position, was the last one written), shutdown,
+			// a gone client, or a database error while catching up: the
+			// client reconnects with Last-Event-ID, and a token no longer
+			// active gets 401.
 			return
 		}
 		if !write("event: %s\nid: %s\ndata: %s\n\n", e.Type(), events.ID(e), events.Payload(e)) {

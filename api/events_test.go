@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,8 +36,15 @@ func (l *lazyExpirer) RecordExpiry(ctx context.Context, id string) (sessions.Ses
 // one; maxStreams 0 takes the default bound.
 func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option) (*testEnv, *events.Hub) {
 	t.Helper()
+	return newEventsEnvWith(t, store, func(c *events.HubConfig) { c.MaxStreams = maxStreams }, opts...)
+}
+
+// newEventsEnvWith is newEventsEnv with the Hub's settings as hubOpt
+// makes them.
+func newEventsEnvWith(t *testing.T, store *db.Store, hubOpt func(*events.HubConfig), opts ...option) (*testEnv, *events.Hub) {
+	t.Helper()
 	exp := &lazyExpirer{}
-	hub := events.NewHub(events.HubConfig{
+	cfg := events.HubConfig{
 		Log: store,
 		Listen: func(ctx context.Context) (events.Listener, error) {
 			l, err := store.ListenEvents(ctx)
@@ -45,10 +53,11 @@ func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option)
 			}
 			return l, err
 		},
-		Sessions:   exp,
-		MaxStreams: maxStreams,
-		Logger:     capturedLogger,
-	})
+		Sessions: exp,
+		Logger:   capturedLogger,
+	}
+	hubOpt(&cfg)
+	hub := events.NewHub(cfg)
 	opts = append(opts, func(_ *sessions.Config, a *api.Config) { a.Events = hub })
 	env := newEnvOn(t, store, opts...)
 	exp.svc = env.Svc
@@ -90,8 +99,11 @@ type sseEvent struct {
 type sseStream struct {
 	resp   *http.Response
 	Events chan sseEvent // closed when the stream ends
-	mu     sync.Mutex
-	keeps  int
+	// EndedAt is when the test read the stream's end; set before Events
+	// is closed.
+	EndedAt time.Time
+	mu      sync.Mutex
+	keeps   int
 }
 
 var streamClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 0, DisableKeepAlives: true}}
@@ -132,7 +144,10 @@ func doStream(baseURL string, c cred, lastID string) (*http.Response, error) {
 }
 
 func (s *sseStream) read() {
-	defer close(s.Events)
+	defer func() {
+		s.EndedAt = time.Now()
+		close(s.Events)
+	}()
 	sc := bufio.NewScanner(s.resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var e sseEvent
@@ -275,8 +290,8 @@ func TestEventsPushedAcrossReplicas(t *testing.T) {
 	a.mustEnd(t, "/sessions/"+holder.ID, backend)
 	e := stream.next(t)
 	e.want(t, "session.revoked", holder.ID)
-	if e.Data.Data.OldStatus == nil || *e.Data.Data.OldStatus != "active" || !strings.HasPrefix(e.Data.Data.Actor, "api_key:") {
-		t.Errorf("payload %s: want old_status active and an api_key actor", e.Raw)
+	if e.Data.Data.OldStatus == nil || *e.Data.Data.OldStatus != "active" || e.Data.Data.Actor != "backend" {
+		t.Errorf("payload %s: want old_status active and the actor backend", e.Raw)
 	}
 	// The event's session is the session object GET /sessions/{id} shows.
 	r := a.do(t, http.MethodGet, "/sessions/"+holder.ID, backend, nil)
@@ -467,14 +482,17 @@ func TestEventStreamRefusals(t *testing.T) {
 }
 
 // TestEventStreamOutlivesServerTimeouts: a server whose WriteTimeout and
-// ReadTimeout are 300 ms still delivers on a stream open for 2 s.
+// ReadTimeout are 300 ms, and whose request timeout is 1 s, still
+// delivers on a stream open for 3 s. (The request timeout was 200 ms:
+// on a loaded machine the stream's opening, which that timeout does
+// bound, took longer with -race and answered 503.)
 func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
 	t.Parallel()
 	store := pgtest.NewStore(t)
 	env, hub := newEventsEnv(t, store, 0, multiMode)
 	svc := sessions.NewService(store, sessions.Config{Mode: sessions.ModeMulti, Lifetime: time.Hour})
 	handler, err := api.New(svc, api.Config{APIKeys: []string{apiKey}, OpenAPI: sessiond.OpenAPI, Logger: capturedLogger, Events: hub,
-		RequestTimeout: 200 * time.Millisecond})
+		RequestTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +506,7 @@ func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
 
 	holder := env.mustSignIn(t, "holder", "")
 	stream := openStream(t, "http://"+ln.Addr().String(), bearer(holder.Token), "")
-	time.Sleep(2 * time.Second)
+	time.Sleep(3 * time.Second)
 	s := env.mustSignIn(t, "late", holder.ClientID)
 	stream.next(t).want(t, "session.created", s.ID)
 }
@@ -534,4 +552,242 @@ func TestEventStreamWithCORSCredentials(t *testing.T) {
 	env.mustSignIn(t, "other", holder.ClientID) // single mode: replaces the holder
 	s.next(t).want(t, "session.replaced", holder.ID)
 	s.wantEnd(t)
+}
+
+// TestEventStreamAheadOfTheNewestEndsWithItsSession: a Last-Event-ID
+// above the newest event (the newest + 3, and the largest int64) is
+// taken as "from now"; the holder's session is then revoked through the
+// other replica. The stream sends that revocation (actor "backend", not
+// the key's fingerprint), ends within a second (a bound that only
+// catches a hang: the push takes about 50 ms), and none of the browser's
+// sign-ins after the revocation reaches it, although their numbers pass
+// the Last-Event-ID.
+func TestEventStreamAheadOfTheNewestEndsWithItsSession(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	var envs [2]*testEnv
+	for i := range envs {
+		store, err := db.Open(context.Background(), url, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(store.Close)
+		envs[i], _ = newEventsEnv(t, store, 0, multiMode)
+	}
+	a, b := envs[0], envs[1]
+	for _, c := range []struct {
+		name   string
+		lastID func(newest int64) string
+	}{
+		{"newest+3", func(n int64) string { return strconv.FormatInt(n+3, 10) }},
+		{"max int64", func(int64) string { return "9223372036854775807" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			holder := a.mustSignIn(t, "holder", "")
+			newest, err := a.Store.LatestEventSeq(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			stream := openStream(t, b.URL, cookie(holder.Token), c.lastID(newest))
+			a.mustEnd(t, "/sessions/"+holder.ID, backend)
+			revoked := time.Now()
+			for i := range 5 {
+				a.mustSignIn(t, fmt.Sprintf("later-%d", i), holder.ClientID)
+			}
+			var got []sseEvent
+		read:
+			for len(got) <= 10 {
+				select {
+				case e, ok := <-stream.Events:
+					if !ok {
+						break read
+					}
+					got = append(got, e)
+				case <-time.After(10 * time.Second): // only catches a hang
+					t.Fatalf("the stream is still open 10 s after its session was revoked (sent %d events)", len(got))
+				}
+			}
+			if len(got) != 1 {
+				var seen []string
+				for _, e := range got {
+					seen = append(seen, e.Type+" "+e.Data.Data.Session.UserID)
+				}
+				t.Fatalf("the stream sent %v; want exactly the holder's revocation, then its end", seen)
+			}
+			got[0].want(t, "session.revoked", holder.ID)
+			if got[0].Data.Data.Actor != "backend" || strings.Contains(got[0].Raw, "api_key") {
+				t.Errorf("payload %s: want the actor backend and no key fingerprint", got[0].Raw)
+			}
+			if took := stream.EndedAt.Sub(revoked); took >= time.Second {
+				t.Errorf("the stream ended %s after the revocation; want within a second", took)
+			}
+			b.do(t, http.MethodGet, "/session/events", cookie(holder.Token), nil).wantProblem(t, http.StatusUnauthorized, "unauthenticated")
+		})
+	}
+}
+
+// streamRefusal opens GET /session/events with a request ID of its own,
+// which must be refused, and returns the answer.
+func streamRefusal(t *testing.T, baseURL string, c cred, requestID string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, baseURL+"/session/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.bearer)
+	req.Header.Set("X-Request-ID", requestID)
+	resp, err := streamClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("stream %s: %d, Retry-After %q; want 503 with Retry-After", requestID, resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	return resp
+}
+
+// TestEventStreamsOfOneSessionAreCapped: one session opens as many
+// streams as SESSIOND_MAX_STREAMS_PER_SESSION (3) allows and is refused
+// the next, while another session still gets one; once the replica is
+// full (SESSIOND_MAX_STREAMS 4) a third session is refused. Revoking the
+// greedy session ends its streams and frees their places. Each refusal
+// is logged as a warning, never as an ERROR.
+func TestEventStreamsOfOneSessionAreCapped(t *testing.T) {
+	t.Parallel()
+	env, _ := newEventsEnvWith(t, pgtest.NewStore(t), func(c *events.HubConfig) {
+		c.MaxStreams, c.MaxStreamsPerSession = 4, 3
+	})
+	greedy, other, third := env.mustSignIn(t, "greedy", ""), env.mustSignIn(t, "other", ""), env.mustSignIn(t, "third", "")
+	greedyLog, thirdLog := logs.watch(greedy.ID), logs.watch(third.ID)
+	var held []*sseStream
+	for range 3 {
+		held = append(held, openStream(t, env.URL, bearer(greedy.Token), ""))
+	}
+	refusedGreedy := "refused-" + greedy.ID
+	refusedLog := logs.watch(refusedGreedy)
+	streamRefusal(t, env.URL, bearer(greedy.Token), refusedGreedy)
+	openStream(t, env.URL, bearer(other.Token), "")
+	refusedThird := "refused-" + third.ID
+	refusedThirdLog := logs.watch(refusedThird)
+	streamRefusal(t, env.URL, bearer(third.Token), refusedThird)
+
+	for _, w := range []struct {
+		name  string
+		lines func() []string
+		want  string
+	}{
+		{"the session's cap", greedyLog, "SESSIOND_MAX_STREAMS_PER_SESSION"},
+		{"the replica's cap", thirdLog, "SESSIOND_MAX_STREAMS streams"},
+	} {
+		found := false
+		for _, line := range w.lines() {
+			if strings.Contains(line, "stream refused") && strings.Contains(line, w.want) {
+				found = found || strings.Contains(line, `"level":"WARN"`)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no WARN line saying the stream was refused in %v", w.name, w.lines())
+		}
+	}
+	for _, lines := range [][]string{refusedLog(), refusedThirdLog()} {
+		for _, line := range lines {
+			if strings.Contains(line, `"level":"ERROR"`) {
+				t.Errorf("a refusal logged as an ERROR: %s", line)
+			}
+		}
+	}
+
+	env.mustEnd(t, "/sessions/"+greedy.ID, backend)
+	for _, s := range held {
+		s.next(t).want(t, "session.revoked", greedy.ID)
+		s.wantEnd(t)
+	}
+	// The server notices the ended streams at once; the bound only
+	// catches a hang.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := doStream(env.URL, bearer(third.Token), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the places of the revoked session's streams were not freed")
+		}
+	}
+}
+
+// TestEventStreamResumesOnlyWithinItsWindow: with a resume window of 5
+// event numbers, a Last-Event-ID 3 events back resumes with exactly
+// those; once it is 11 back (and for Last-Event-ID 0) the stream starts
+// from now: the next event is the first one committed after it opened.
+func TestEventStreamResumesOnlyWithinItsWindow(t *testing.T) {
+	t.Parallel()
+	env, _ := newEventsEnvWith(t, pgtest.NewStore(t), func(c *events.HubConfig) { c.ResumeWindow = 5 }, multiMode)
+	holder := env.mustSignIn(t, "holder", "")
+	s1 := openStream(t, env.URL, cookie(holder.Token), "")
+	first := env.mustSignIn(t, "u-0", holder.ClientID)
+	seen := s1.next(t)
+	seen.want(t, "session.created", first.ID)
+	s1.Close()
+
+	var missed []string
+	for i := 1; i <= 3; i++ {
+		missed = append(missed, env.mustSignIn(t, fmt.Sprintf("u-%d", i), holder.ClientID).ID)
+	}
+	s2 := openStream(t, env.URL, cookie(holder.Token), seen.ID)
+	for _, id := range missed {
+		s2.next(t).want(t, "session.created", id)
+	}
+	s2.Close()
+
+	for i := 4; i <= 11; i++ {
+		env.mustSignIn(t, fmt.Sprintf("u-%d", i), holder.ClientID)
+	}
+	for _, lastID := range []string{seen.ID, "0"} {
+		s := openStream(t, env.URL, cookie(holder.Token), lastID)
+		live := env.mustSignIn(t, "live-after-"+lastID, holder.ClientID)
+		s.next(t).want(t, "session.created", live.ID)
+		s.Close()
+	}
+}
+
+// TestEventReplayForgetsSweptSessions: a session that ended more than
+// SESSIOND_RETENTION ago is deleted by the sweeper, and with it what its
+// events said about it: a stream on its client resuming with
+// Last-Event-ID 0 replays none of its events. Its audit rows stay.
+func TestEventReplayForgetsSweptSessions(t *testing.T) {
+	t.Parallel()
+	env, _ := newEventsEnv(t, pgtest.NewStore(t), 0, multiMode)
+	gone := env.mustSignIn(t, "gone", "")
+	env.mustEnd(t, "/sessions/"+gone.ID, backend)
+	env.Clock.Advance(700 * time.Hour)
+	holder := env.mustSignIn(t, "holder", gone.ClientID)
+	env.Clock.Advance(20*time.Hour + time.Second) // gone ended 720 h + 1 s ago
+	r, err := env.Svc.Sweep(context.Background())
+	if err != nil || r.Deleted != 1 {
+		t.Fatalf("sweep: %+v, %v; want the ended session deleted", r, err)
+	}
+	stream := openStream(t, env.URL, cookie(holder.Token), "0")
+	for {
+		e := stream.next(t)
+		if e.Data.Data.Session.ID == gone.ID || strings.Contains(e.Raw, gone.ID) {
+			t.Fatalf("Last-Event-ID 0 replayed the deleted session: %s %s", e.Type, e.Raw)
+		}
+		if e.Type == "session.created" && e.Data.Data.Session.ID == holder.ID {
+			break
+		}
+	}
+	var audit, snapshots int
+	if err := env.Store.Pool().QueryRow(context.Background(), `SELECT count(*), count(session) FROM session_events WHERE session_id = $1`,
+		gone.ID).Scan(&audit, &snapshots); err != nil {
+		t.Fatal(err)
+	}
+	if audit != 2 || snapshots != 0 {
+		t.Errorf("the deleted session's events: %d audit rows, %d snapshots; want 2 and 0", audit, snapshots)
+	}
 }

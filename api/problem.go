@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -99,7 +100,7 @@ func writeError(c *gin.Context, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status >= 500 {
+	if status >= 500 && !isRefusal(err) {
 		slog.ErrorContext(c.Request.Context(), "request failed",
 			"request_id", requestID(c), "code", se.Code, "error", err.Error())
 	}
@@ -121,6 +122,13 @@ func writeError(c *gin.Context, err error) {
 	}
 	c.Abort()
 	c.Render(status, problemRender{body})
+}
+
+// isRefusal reports whether err is a 503 that sheds load by policy
+// rather than a failure: the event-stream limits, logged below ERROR
+// where they are decided (internal/events).
+func isRefusal(err error) bool {
+	return errors.Is(err, events.ErrTooManyStreams) || errors.Is(err, events.ErrTooManySessionStreams)
 }
 
 // problemRender writes JSON as application/problem+json.

@@ -388,7 +388,7 @@ type SignOutParams struct {
 
 // StreamSessionEventsParams defines parameters for StreamSessionEvents.
 type StreamSessionEventsParams struct {
-	// LastEventID The `id:` of the last event received; a whole number.
+	// LastEventID The `id:` of the last event received; a whole number. More than `SESSIOND_STREAM_RESUME_WINDOW` numbers behind the newest event, or above it, starts from now.
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
@@ -600,15 +600,24 @@ type ClientInterface interface {
 	// whichever replica committed it, within a second of its commit, as
 	// `event:` (the type: `session.created`, or `session.` and the new
 	// status), `id:` (a number in commit order) and `data:` (the payload
-	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
-	// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
-	// without an event. With `Last-Event-ID` it first sends every event of
-	// the client after that id, so a reconnecting EventSource misses
-	// nothing. The stream ends after the event that ends the caller's own
-	// session (including its expiry, recorded the moment it is due); it
-	// never opens for a token that is no longer active (401). It also ends
-	// when the server shuts down; the client reconnects. Works with CORS
-	// credentials (`new EventSource(url, {withCredentials: true})`).
+	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
+	// `actor` is `backend` for any API key, `session:` and the acting
+	// session's ID, or `system`). Opens with `retry: 1000`; a
+	// `: keep-alive` comment follows every 10 s without an event. With
+	// `Last-Event-ID` it first sends every event of the client after that
+	// id, so a reconnecting EventSource misses nothing, if the id is at
+	// most `SESSIOND_STREAM_RESUME_WINDOW` (default 10,000) event numbers
+	// behind the newest event; an id further back, or above the newest
+	// event, starts the stream from now, like no `Last-Event-ID` (reload
+	// what the page shows after a reconnect). The stream ends after the
+	// event that ends the caller's own session (including its expiry,
+	// recorded the moment it is due), whatever `Last-Event-ID` it opened
+	// with, and sends nothing after it; it never opens for a token that is
+	// no longer active (401). It also ends when the server shuts down; the
+	// client reconnects. One session holds at most
+	// `SESSIOND_MAX_STREAMS_PER_SESSION` (default 3) streams per replica.
+	// Events of sessions the sweeper has deleted are not replayed. Works
+	// with CORS credentials (`new EventSource(url, {withCredentials: true})`).
 	//
 	// Corresponds with GET /session/events (the `StreamSessionEvents` operationId).
 	StreamSessionEvents(ctx context.Context, params *StreamSessionEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -871,15 +880,24 @@ func (c *Client) SetActiveSession(ctx context.Context, body SetActiveSessionJSON
 // whichever replica committed it, within a second of its commit, as
 // `event:` (the type: `session.created`, or `session.` and the new
 // status), `id:` (a number in commit order) and `data:` (the payload
-// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
-// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
-// without an event. With `Last-Event-ID` it first sends every event of
-// the client after that id, so a reconnecting EventSource misses
-// nothing. The stream ends after the event that ends the caller's own
-// session (including its expiry, recorded the moment it is due); it
-// never opens for a token that is no longer active (401). It also ends
-// when the server shuts down; the client reconnects. Works with CORS
-// credentials (`new EventSource(url, {withCredentials: true})`).
+// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
+// `actor` is `backend` for any API key, `session:` and the acting
+// session's ID, or `system`). Opens with `retry: 1000`; a
+// `: keep-alive` comment follows every 10 s without an event. With
+// `Last-Event-ID` it first sends every event of the client after that
+// id, so a reconnecting EventSource misses nothing, if the id is at
+// most `SESSIOND_STREAM_RESUME_WINDOW` (default 10,000) event numbers
+// behind the newest event; an id further back, or above the newest
+// event, starts the stream from now, like no `Last-Event-ID` (reload
+// what the page shows after a reconnect). The stream ends after the
+// event that ends the caller's own session (including its expiry,
+// recorded the moment it is due), whatever `Last-Event-ID` it opened
+// with, and sends nothing after it; it never opens for a token that is
+// no longer active (401). It also ends when the server shuts down; the
+// client reconnects. One session holds at most
+// `SESSIOND_MAX_STREAMS_PER_SESSION` (default 3) streams per replica.
+// Events of sessions the sweeper has deleted are not replayed. Works
+// with CORS credentials (`new EventSource(url, {withCredentials: true})`).
 //
 // Corresponds with GET /session/events (the `StreamSessionEvents` operationId).
 func (c *Client) StreamSessionEvents(ctx context.Context, params *StreamSessionEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1893,15 +1911,24 @@ type ClientWithResponsesInterface interface {
 	// whichever replica committed it, within a second of its commit, as
 	// `event:` (the type: `session.created`, or `session.` and the new
 	// status), `id:` (a number in commit order) and `data:` (the payload
-	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
-	// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
-	// without an event. With `Last-Event-ID` it first sends every event of
-	// the client after that id, so a reconnecting EventSource misses
-	// nothing. The stream ends after the event that ends the caller's own
-	// session (including its expiry, recorded the moment it is due); it
-	// never opens for a token that is no longer active (401). It also ends
-	// when the server shuts down; the client reconnects. Works with CORS
-	// credentials (`new EventSource(url, {withCredentials: true})`).
+	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
+	// `actor` is `backend` for any API key, `session:` and the acting
+	// session's ID, or `system`). Opens with `retry: 1000`; a
+	// `: keep-alive` comment follows every 10 s without an event. With
+	// `Last-Event-ID` it first sends every event of the client after that
+	// id, so a reconnecting EventSource misses nothing, if the id is at
+	// most `SESSIOND_STREAM_RESUME_WINDOW` (default 10,000) event numbers
+	// behind the newest event; an id further back, or above the newest
+	// event, starts the stream from now, like no `Last-Event-ID` (reload
+	// what the page shows after a reconnect). The stream ends after the
+	// event that ends the caller's own session (including its expiry,
+	// recorded the moment it is due), whatever `Last-Event-ID` it opened
+	// with, and sends nothing after it; it never opens for a token that is
+	// no longer active (401). It also ends when the server shuts down; the
+	// client reconnects. One session holds at most
+	// `SESSIOND_MAX_STREAMS_PER_SESSION` (default 3) streams per replica.
+	// Events of sessions the sweeper has deleted are not replayed. Works
+	// with CORS credentials (`new EventSource(url, {withCredentials: true})`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3850,15 +3877,24 @@ func (c *ClientWithResponses) SetActiveSessionWithResponse(ctx context.Context, 
 // whichever replica committed it, within a second of its commit, as
 // `event:` (the type: `session.created`, or `session.` and the new
 // status), `id:` (a number in commit order) and `data:` (the payload
-// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
-// Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
-// without an event. With `Last-Event-ID` it first sends every event of
-// the client after that id, so a reconnecting EventSource misses
-// nothing. The stream ends after the event that ends the caller's own
-// session (including its expiry, recorded the moment it is due); it
-// never opens for a token that is no longer active (401). It also ends
-// when the server shuts down; the client reconnects. Works with CORS
-// credentials (`new EventSource(url, {withCredentials: true})`).
+// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
+// `actor` is `backend` for any API key, `session:` and the acting
+// session's ID, or `system`). Opens with `retry: 1000`; a
+// `: keep-alive` comment follows every 10 s without an event. With
+// `Last-Event-ID` it first sends every event of the client after that
+// id, so a reconnecting EventSource misses nothing, if the id is at
+// most `SESSIOND_STREAM_RESUME_WINDOW` (default 10,000) event numbers
+// behind the newest event; an id further back, or above the newest
+// event, starts the stream from now, like no `Last-Event-ID` (reload
+// what the page shows after a reconnect). The stream ends after the
+// event that ends the caller's own session (including its expiry,
+// recorded the moment it is due), whatever `Last-Event-ID` it opened
+// with, and sends nothing after it; it never opens for a token that is
+// no longer active (401). It also ends when the server shuts down; the
+// client reconnects. One session holds at most
+// `SESSIOND_MAX_STREAMS_PER_SESSION` (default 3) streams per replica.
+// Events of sessions the sweeper has deleted are not replayed. Works
+// with CORS credentials (`new EventSource(url, {withCredentials: true})`).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -43,6 +43,8 @@ type config struct {
 	AccessLog              api.AccessLog
 	SlowRequest            time.Duration
 	MaxStreams             int
+	MaxStreamsPerSession   int
+	StreamResumeWindow     int
 	WebhookURLs            []string
 	WebhookSecret          string
 	WebhookRetryFor        time.Duration
@@ -85,6 +87,8 @@ func settings() []*setting {
 		{"access-log", "SESSIOND_ACCESS_LOG", "errors", "which requests get an access-log line: all, errors (4xx, 5xx and slow requests) or off", nil},
 		{"slow-request", "SESSIOND_SLOW_REQUEST", "1s", "a request taking this long or longer is slow: logged with SESSIOND_ACCESS_LOG=errors", nil},
 		{"max-streams", "SESSIOND_MAX_STREAMS", "10000", "open GET /session/events streams per replica; over it 503 with Retry-After", nil},
+		{"max-streams-per-session", "SESSIOND_MAX_STREAMS_PER_SESSION", "3", "open GET /session/events streams of one session per replica; over it 503 with Retry-After", nil},
+		{"stream-resume-window", "SESSIOND_STREAM_RESUME_WINDOW", "10000", "how many event numbers back a stream may resume with Last-Event-ID; older positions start from now", nil},
 		{"webhook-urls", "SESSIOND_WEBHOOK_URLS", "", "comma-separated URLs that receive every session event (Standard Webhooks)", nil},
 		{"webhook-secret", "SESSIOND_WEBHOOK_SECRET", "", "whsec_... secret the webhooks are signed with; required with SESSIOND_WEBHOOK_URLS", nil},
 		{"webhook-retry-for", "SESSIOND_WEBHOOK_RETRY_FOR", "24h", "how long an event is retried; older ones are dropped, logged and counted", nil},
@@ -226,6 +230,14 @@ Settings (flag, or environment variable):
 	c.MaxStreams = number("SESSIOND_MAX_STREAMS")
 	if c.MaxStreams == 0 {
 		bad("SESSIOND_MAX_STREAMS", "want 1 or more")
+	}
+	c.MaxStreamsPerSession = number("SESSIOND_MAX_STREAMS_PER_SESSION")
+	if c.MaxStreamsPerSession == 0 {
+		bad("SESSIOND_MAX_STREAMS_PER_SESSION", "want 1 or more")
+	}
+	c.StreamResumeWindow = number("SESSIOND_STREAM_RESUME_WINDOW")
+	if c.StreamResumeWindow == 0 {
+		bad("SESSIOND_STREAM_RESUME_WINDOW", "want 1 or more")
 	}
 	c.WebhookURLs = list(get("SESSIOND_WEBHOOK_URLS"))
 	for _, u := range c.WebhookURLs {

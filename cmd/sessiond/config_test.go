@@ -36,3 +36,23 @@ func TestCookieSettingsStopTheStart(t *testing.T) {
 		t.Errorf("flag: %v %q", err, c.CookieSameSite)
 	}
 }
+
+// TestStreamSettings: the per-session stream cap and the resume window
+// default to 3 and 10,000, take a value from the environment, and refuse 0.
+func TestStreamSettings(t *testing.T) {
+	c, _, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil || c.MaxStreamsPerSession != 3 || c.StreamResumeWindow != 10000 {
+		t.Fatalf("defaults: %d, %d, %v; want 3, 10000", c.MaxStreamsPerSession, c.StreamResumeWindow, err)
+	}
+	env := map[string]string{"SESSIOND_MAX_STREAMS_PER_SESSION": "1", "SESSIOND_STREAM_RESUME_WINDOW": "500"}
+	c, _, err = parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || c.MaxStreamsPerSession != 1 || c.StreamResumeWindow != 500 {
+		t.Fatalf("set: %d, %d, %v; want 1, 500", c.MaxStreamsPerSession, c.StreamResumeWindow, err)
+	}
+	for _, name := range []string{"SESSIOND_MAX_STREAMS_PER_SESSION", "SESSIOND_STREAM_RESUME_WINDOW"} {
+		env := map[string]string{name: "0"}
+		if _, _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=0: %v; want an error naming it", name, err)
+		}
+	}
+}

@@ -114,8 +114,13 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 		Listen:     func(ctx context.Context) (events.Listener, error) { return listenEvents(ctx, store) },
 		Sessions:   svc,
 		MaxStreams: cfg.MaxStreams,
-		Logger:     logger,
-		Registry:   registry,
+		// One session's streams, how far back they resume, and how long
+		// one read of the event table may take: a stream is a request.
+		MaxStreamsPerSession: cfg.MaxStreamsPerSession,
+		ResumeWindow:         int64(cfg.StreamResumeWindow),
+		ReadTimeout:          cfg.RequestTimeout,
+		Logger:               logger,
+		Registry:             registry,
 	})
 	var webhooks *events.Webhooks
 	if len(cfg.WebhookURLs) > 0 {

@@ -90,16 +90,22 @@ func fillEvent(e *sessions.Event, sessionID string, old *string, snap []byte) er
 	return nil
 }
 
+// clientsEventsAfter is ClientsEventsAfter's statement: $1 after, $2 the
+// clients, $3 whether every client is wanted, $4 the limit.
+var clientsEventsAfter = `SELECT ` + eventSeq + `, $3 OR e.client_id = ANY($2), e.session_id, e.old_status, e.at, e.actor,
+		CASE WHEN $3 OR e.client_id = ANY($2) THEN e.session END` + fmt.Sprintf(eventsAfter, 4)
+
 // ClientsEventsAfter reads the next limit committed events above after
 // and returns those of the given clients (nil: of every client), how many
 // it read and the Seq of the last one read (after when none). Only the wanted events' rows
 // carry their session snapshot: a replica with no open stream on the
 // clients of a sign-out of 10,000 sessions reads 10,000 numbers, not
-// 10,000 sessions.
+// 10,000 sessions. It reads the commits past after by the index of
+// last_seq and each one's events by the index of txn, so a read costs
+// about limit events wherever after is (a page resuming with an old
+// Last-Event-ID reads page by page, and the Hub bounds how far back).
 func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) (events []sessions.Event, read int, last int64, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventSeq+`, $3 OR e.client_id = ANY($2), e.session_id, e.old_status, e.at, e.actor,
-			CASE WHEN $3 OR e.client_id = ANY($2) THEN e.session END`+fmt.Sprintf(eventsAfter, 4),
-		after, clients, clients == nil, limit)
+	rows, err := s.pool.Query(ctx, clientsEventsAfter, after, clients, clients == nil, limit)
 	if err != nil {
 		return nil, 0, after, mapError(err)
 	}
@@ -144,17 +150,6 @@ func (s *Store) LatestEventSeq(ctx context.Context) (int64, error) {
 // skipped.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error) {
 	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+fmt.Sprintf(eventsAfter, 2), after, limit))
-}
-
-// ClientEventsAfter is EventsAfter for the sessions of one client. It
-// reads the client's events from the lowest id any commit after the
-// cursor has: every event numbered above it has at least that id.
-func (s *Store) ClientEventsAfter(ctx context.Context, clientID string, after int64, limit int) ([]sessions.Event, error) {
-	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+`
-		FROM session_events e JOIN session_event_commits c ON c.txn = e.txn
-		WHERE e.client_id = $2 AND e.id >= (SELECT min(first_id) FROM session_event_commits WHERE last_seq > $1)
-			AND c.last_seq > $1 AND e.id > c.first_id + ($1 - c.first_seq) AND e.session IS NOT NULL
-		ORDER BY c.last_seq, e.id LIMIT $3`, after, clientID, limit))
 }
 
 // OldestEventAfter returns the commit time of the first event above after,

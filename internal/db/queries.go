@@ -356,10 +356,20 @@ func (t txStore) ExpireSessions(ctx context.Context, sel sessions.Selector, e se
 
 func (t txStore) DeleteEndedBefore(ctx context.Context, before time.Time, limit int) (int, error) {
 	// A materialized batch, for the reason ExpireSessions gives.
+	// The session's events go with it as far as they describe it: their
+	// snapshots (user agent, IP address, metadata) are removed, so no
+	// stream or webhook replays a deleted session; the audit facts (which
+	// session, statuses, when, who) stay. Readers skip events without a
+	// snapshot.
 	rows, err := t.tx.Query(ctx, `WITH batch AS MATERIALIZED (
 		SELECT id FROM sessions WHERE status <> 'active' AND ended_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+	), deleted AS (
+		DELETE FROM sessions WHERE id IN (SELECT id FROM batch) RETURNING id, client_id
+	), forgotten AS (
+		UPDATE session_events SET session = NULL
+		WHERE session_id IN (SELECT id FROM deleted) AND session IS NOT NULL
 	)
-	DELETE FROM sessions WHERE id IN (SELECT id FROM batch) RETURNING client_id`, before, limit)
+	SELECT client_id FROM deleted`, before, limit)
 	if err != nil {
 		return 0, err
 	}

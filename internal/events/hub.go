@@ -30,11 +30,12 @@ type Log interface {
 	LatestEventSeq(ctx context.Context) (int64, error)
 	// EventsAfter returns at most limit events above after, in Seq order.
 	EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error)
-	// ClientEventsAfter is EventsAfter for the sessions of one client.
-	ClientEventsAfter(ctx context.Context, clientID string, after int64, limit int) ([]sessions.Event, error)
 	// ClientsEventsAfter reads the next limit events above after and
 	// returns those of the given clients (nil: of every client), how many
-	// it read, and the Seq of the last one read (after when none).
+	// it read, and the Seq of the last one read (after when none). It
+	// reads in Seq order by index, so a read costs about limit events
+	// however far back after is; the Hub and a stream catching up both
+	// read through it.
 	ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) (events []sessions.Event, read int, last int64, err error)
 }
 
@@ -64,6 +65,18 @@ type HubConfig struct {
 	Sessions Expirer
 	// MaxStreams bounds the open streams; 0 means DefaultMaxStreams.
 	MaxStreams int
+	// MaxStreamsPerSession bounds the open streams of one session, so
+	// one token cannot hold every place of MaxStreams (a browser needs
+	// one stream); 0 means DefaultMaxStreamsPerSession.
+	MaxStreamsPerSession int
+	// ResumeWindow bounds how far back, in event numbers, a stream may
+	// resume: a Last-Event-ID further behind the newest event starts from
+	// now, so a resume costs at most this many events' reads; 0 means
+	// DefaultResumeWindow.
+	ResumeWindow int64
+	// ReadTimeout bounds each read of the event table (the statement is
+	// cancelled in Postgres when it passes); 0 means 5 s.
+	ReadTimeout time.Duration
 	// PollInterval is how often the Hub reads the table while it listens,
 	// as a safety net (default 5 s); FallbackPollInterval how often while
 	// it cannot listen (default 250 ms), so events still arrive within a
@@ -79,6 +92,16 @@ type HubConfig struct {
 // DefaultMaxStreams is the default bound on open streams per replica.
 const DefaultMaxStreams = 10000
 
+// DefaultMaxStreamsPerSession is the default bound on one session's open
+// streams per replica: one for the browser (its tabs elect one), one for
+// a reconnect while the server has not yet noticed the old connection
+// drop, and one to spare.
+const DefaultMaxStreamsPerSession = 3
+
+// DefaultResumeWindow is how many event numbers back a stream may resume
+// by default.
+const DefaultResumeWindow = 10000
+
 // readBatch bounds one read of the event table.
 const readBatch = 1000
 
@@ -87,6 +110,9 @@ const readBatch = 1000
 var (
 	// ErrTooManyStreams: the replica holds MaxStreams streams already (503).
 	ErrTooManyStreams = &sessions.Error{Code: sessions.CodeUnavailable, Message: "Too many event streams are open on this server; try again shortly."}
+	// ErrTooManySessionStreams: the caller's session holds
+	// MaxStreamsPerSession streams on this replica already (503).
+	ErrTooManySessionStreams = &sessions.Error{Code: sessions.CodeUnavailable, Message: "This session has as many event streams open as it may; close one, or try again shortly."}
 	// ErrClosed: the Hub is not running (starting, or shutting down).
 	ErrClosed = &sessions.Error{Code: sessions.CodeUnavailable, Message: "Event streams are not available on this server right now; try again shortly."}
 )
@@ -117,6 +143,15 @@ type hubMetrics struct {
 func NewHub(cfg HubConfig) *Hub {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxStreamsPerSession <= 0 {
+		cfg.MaxStreamsPerSession = DefaultMaxStreamsPerSession
+	}
+	if cfg.ResumeWindow <= 0 {
+		cfg.ResumeWindow = DefaultResumeWindow
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 5 * time.Second
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 5 * time.Second
@@ -162,7 +197,7 @@ func (h *Hub) Run(ctx context.Context) {
 		}
 	}()
 	for !h.isReady() {
-		seq, err := h.cfg.Log.LatestEventSeq(ctx)
+		seq, err := h.latestEventSeq(ctx)
 		if err == nil {
 			h.mu.Lock()
 			h.cursor, h.ready = seq, true
@@ -297,7 +332,7 @@ func (h *Hub) readNew(ctx context.Context) error {
 			}
 		}
 		h.mu.Unlock()
-		batch, read, last, err := h.cfg.Log.ClientsEventsAfter(ctx, clients, cursor, readBatch)
+		batch, read, last, err := h.clientsEventsAfter(ctx, clients, cursor)
 		if err != nil {
 			return err
 		}
@@ -312,6 +347,9 @@ func (h *Hub) readNew(ctx context.Context) error {
 		for _, e := range batch {
 			for sub := range h.clients[e.Session.ClientID] {
 				sub.offer(e)
+				if e.Ends() && e.Session.ID == sub.sessionID {
+					sub.end()
+				}
 			}
 		}
 		h.cursor = last
@@ -324,6 +362,20 @@ func (h *Hub) readNew(ctx context.Context) error {
 		}
 		attempt = 0
 	}
+}
+
+// clientsEventsAfter reads the table within ReadTimeout.
+func (h *Hub) clientsEventsAfter(ctx context.Context, clients []string, after int64) ([]sessions.Event, int, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.ReadTimeout)
+	defer cancel()
+	return h.cfg.Log.ClientsEventsAfter(ctx, clients, after, readBatch)
+}
+
+// latestEventSeq reads the newest position within ReadTimeout.
+func (h *Hub) latestEventSeq(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.ReadTimeout)
+	defer cancel()
+	return h.cfg.Log.LatestEventSeq(ctx)
 }
 
 // onlyClientsOf reports whether every client with an open stream is in
@@ -376,8 +428,24 @@ func (h *Hub) Close() {
 
 // subscription is one stream's place in the Hub.
 type subscription struct {
-	ch     chan sessions.Event
-	lagged bool // an event did not fit in ch; guarded by Hub.mu
+	ch        chan sessions.Event
+	sessionID string // the holder's own session
+	// ended is closed when the Hub fans out the event that ends the
+	// holder's session, whatever the stream's position: the stream ends
+	// once it has written what came before (and that event, if it is
+	// past the stream's position).
+	ended chan struct{}
+	// Guarded by Hub.mu.
+	lagged  bool // an event did not fit in ch
+	isEnded bool // ended is closed
+}
+
+// end closes ended once. Called with Hub.mu.
+func (s *subscription) end() {
+	if !s.isEnded {
+		s.isEnded = true
+		close(s.ended)
+	}
 }
 
 // offer queues e without blocking; a full queue marks the subscription
@@ -391,39 +459,47 @@ func (s *subscription) offer(e sessions.Event) {
 }
 
 // Stream is one open GET /session/events: the events of the sessions on
-// one client, in commit order, each once.
+// one client, in commit order, each once, until the holder's own session
+// ends.
 type Stream struct {
 	hub  *Hub
 	sub  *subscription
 	own  sessions.Session
 	last int64 // Seq of the last event returned
-	// catchUp says events may be in the table that are not in sub.ch.
+	// catchUp says events may be in the table that are not in sub.ch;
+	// readTo is how far the catch-up has read (it reads every client's
+	// numbers and keeps the stream's own client's events).
 	catchUp bool
+	readTo  int64
+	ended   bool // Next returned the holder's own ending
 	pending []sessions.Event
 	expiry  time.Time
 	once    sync.Once
 }
 
 // Open opens a stream for the holder of own. With resume, it starts with
-// the client's events after lastEventID (the SSE Last-Event-ID); without,
-// with the events committed from now on. ErrTooManyStreams or ErrClosed
-// when it cannot open. Close the stream when done.
+// the client's events after lastEventID (the SSE Last-Event-ID), if that
+// is at most ResumeWindow numbers behind the newest event; otherwise
+// (without resume, further back, or ahead of the newest event, which this
+// service never sent) with the events committed from now on.
+// ErrTooManyStreams, ErrTooManySessionStreams or ErrClosed when it cannot
+// open. Close the stream when done.
 func (h *Hub) Open(ctx context.Context, own sessions.Session, lastEventID int64, resume bool) (*Stream, error) {
 	s, err := h.subscribe(own)
 	if err != nil {
 		return nil, err
 	}
-	if resume {
-		s.last, s.catchUp = lastEventID, true
-		return s, nil
-	}
 	// "Now" is what has committed, which the Hub may not have read yet:
 	// what it reads from here on reaches the subscription, and what is
 	// not after now is skipped.
-	latest, err := h.cfg.Log.LatestEventSeq(ctx)
+	latest, err := h.latestEventSeq(ctx)
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	if resume && lastEventID <= latest && latest-lastEventID <= h.cfg.ResumeWindow {
+		s.last, s.catchUp = lastEventID, true
+		return s, nil
 	}
 	s.last = max(s.last, latest)
 	return s, nil
@@ -436,10 +512,23 @@ func (h *Hub) subscribe(own sessions.Session) (*Stream, error) {
 	case h.closed || !h.ready:
 		return nil, ErrClosed
 	case h.open >= h.cfg.MaxStreams:
+		h.cfg.Logger.Warn("events: stream refused: the replica holds SESSIOND_MAX_STREAMS streams",
+			"max_streams", h.cfg.MaxStreams, "session_id", own.ID)
 		return nil, ErrTooManyStreams
 	}
-	sub := &subscription{ch: make(chan sessions.Event, h.cfg.Buffer)}
 	subs := h.clients[own.ClientID]
+	held := 0
+	for sub := range subs {
+		if sub.sessionID == own.ID {
+			held++
+		}
+	}
+	if held >= h.cfg.MaxStreamsPerSession {
+		h.cfg.Logger.Warn("events: stream refused: the session holds SESSIOND_MAX_STREAMS_PER_SESSION streams",
+			"max_streams_per_session", h.cfg.MaxStreamsPerSession, "session_id", own.ID)
+		return nil, ErrTooManySessionStreams
+	}
+	sub := &subscription{ch: make(chan sessions.Event, h.cfg.Buffer), sessionID: own.ID, ended: make(chan struct{})}
 	if subs == nil {
 		subs = map[*subscription]struct{}{}
 		h.clients[own.ClientID] = subs
@@ -474,11 +563,20 @@ func (s *Stream) Close() {
 // for a keep-alive.
 var ErrIdle = errors.New("events: no event within the idle time")
 
+// ErrSessionEnded is what Next returns once the holder's own session has
+// ended and the stream has returned everything before its ending.
+var ErrSessionEnded = errors.New("events: the stream's own session has ended")
+
 // Next returns the stream's next event. It returns ErrIdle after idle
-// without one, ErrClosed when the Hub closes, and ctx's error when ctx
-// ends. When the holder's own session reaches its expiry, Next records
-// it, so the session.expired event follows within moments.
+// without one, ErrClosed when the Hub closes, ErrSessionEnded after the
+// holder's own session ended (its ending event, when past the stream's
+// position, is returned first; end the stream on it), and ctx's error
+// when ctx ends. When the holder's own session reaches its expiry, Next
+// records it, so the session.expired event follows within moments.
 func (s *Stream) Next(ctx context.Context, idle time.Duration) (sessions.Event, error) {
+	if s.ended {
+		return sessions.Event{}, ErrSessionEnded
+	}
 	idleTimer := time.NewTimer(idle)
 	defer idleTimer.Stop()
 	for {
@@ -486,19 +584,27 @@ func (s *Stream) Next(ctx context.Context, idle time.Duration) (sessions.Event, 
 			e := s.pending[0]
 			s.pending = s.pending[1:]
 			if e.Seq <= s.last {
+				if e.Ends() && e.Session.ID == s.own.ID {
+					return sessions.Event{}, ErrSessionEnded
+				}
 				continue
 			}
 			s.last = e.Seq
+			s.ended = e.Ends() && e.Session.ID == s.own.ID
 			s.hub.metrics.pushed.Inc()
 			return e, nil
 		}
 		if s.catchUp {
-			batch, err := s.hub.cfg.Log.ClientEventsAfter(ctx, s.own.ClientID, s.last, readBatch)
+			from := max(s.last, s.readTo)
+			batch, read, last, err := s.hub.clientsEventsAfter(ctx, []string{s.own.ClientID}, from)
 			if err != nil {
 				return sessions.Event{}, err
 			}
-			s.pending, s.catchUp = batch, len(batch) == readBatch
+			s.pending, s.readTo, s.catchUp = batch, last, read == readBatch
 			continue
+		}
+		if s.ownEnded() {
+			return sessions.Event{}, ErrSessionEnded
 		}
 		var expire <-chan time.Time
 		var expiryTimer *time.Timer
@@ -516,17 +622,47 @@ func (s *Stream) Next(ctx context.Context, idle time.Duration) (sessions.Event, 
 	}
 }
 
+// ownEnded reports whether the Hub has seen the holder's session end and
+// the stream has nothing left to return before that: what the Hub queued
+// (or, if the queue overflowed, what the table holds) comes first, the
+// ending event among it.
+func (s *Stream) ownEnded() bool {
+	select {
+	case <-s.sub.ended:
+	default:
+		return false
+	}
+	s.takeLagged()
+	if s.catchUp {
+		return false
+	}
+	select {
+	case e := <-s.sub.ch:
+		s.pending = append(s.pending, e)
+		return false
+	default:
+		return true
+	}
+}
+
+// takeLagged turns an overflow of the queue into a catch-up.
+func (s *Stream) takeLagged() {
+	s.hub.mu.Lock()
+	if s.sub.lagged {
+		s.sub.lagged, s.catchUp = false, true
+	}
+	s.hub.mu.Unlock()
+}
+
 // wait takes the next event from the Hub into pending, or records a due
 // expiry, or ends as Next says.
 func (s *Stream) wait(ctx context.Context, expire, idle <-chan time.Time) error {
 	select {
 	case e := <-s.sub.ch:
-		s.hub.mu.Lock()
-		if s.sub.lagged {
-			s.sub.lagged, s.catchUp = false, true
-		}
-		s.hub.mu.Unlock()
+		s.takeLagged()
 		s.pending = append(s.pending, e)
+	case <-s.sub.ended:
+		// Next looks at what is left before the ending.
 	case <-expire:
 		return s.recordExpiry(ctx)
 	case <-idle:
@@ -547,7 +683,7 @@ func (s *Stream) recordExpiry(ctx context.Context) error {
 	sess, err := s.hub.cfg.Sessions.RecordExpiry(ctx, s.own.ID)
 	switch {
 	case errors.Is(err, sessions.ErrSessionNotFound):
-		return ErrClosed
+		return ErrSessionEnded
 	case err != nil:
 		// Try again in a moment; the sweeper is the backstop.
 		s.expiry = s.hub.cfg.Sessions.Now().Add(time.Second)

@@ -61,7 +61,7 @@ func Payload(e sessions.Event) []byte {
 	p := payload{
 		Type:      e.Type(),
 		Timestamp: e.At.UTC(),
-		Data:      payloadData{Session: SessionObject(e.Session), Actor: e.Actor},
+		Data:      payloadData{Session: SessionObject(e.Session), Actor: e.PublicActor()},
 	}
 	if e.OldStatus != "" {
 		old := string(e.OldStatus)

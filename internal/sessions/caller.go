@@ -19,13 +19,24 @@ func Holder(s Session) Caller { return Caller{Session: &s} }
 // IsBackend reports whether the caller authenticated with an API key.
 func (c Caller) IsBackend() bool { return c.Session == nil }
 
+// Actor prefixes in the audit table.
+const (
+	apiKeyActorPrefix  = "api_key:"
+	sessionActorPrefix = "session:"
+)
+
 // actor names the caller in the audit table.
 func (c Caller) actor() string {
 	if c.IsBackend() {
-		return "api_key:" + c.KeyFingerprint
+		return apiKeyActorPrefix + c.KeyFingerprint
 	}
-	return "session:" + c.Session.ID
+	return sessionActorPrefix + c.Session.ID
 }
+
+// BackendActor is how event payloads name any backend: the key's
+// fingerprint stays in the audit table, for operators, and never reaches
+// the session holders who read events.
+const BackendActor = "backend"
 
 // scope is what the caller may see and end: a backend every session, a
 // holder those of its own user or on its own client.

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,16 @@ func (e Event) Type() string {
 		return EventCreated
 	}
 	return eventPrefix + string(e.Session.Status)
+}
+
+// PublicActor is the event's actor as its payload shows it, on streams
+// and in webhooks alike: BackendActor for any API key, "session:" and the
+// acting session's ID, or "system".
+func (e Event) PublicActor() string {
+	if strings.HasPrefix(e.Actor, apiKeyActorPrefix) {
+		return BackendActor
+	}
+	return e.Actor
 }
 
 // Ends reports whether the event ends its session.

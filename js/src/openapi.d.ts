@@ -181,15 +181,24 @@ export interface paths {
          *     whichever replica committed it, within a second of its commit, as
          *     `event:` (the type: `session.created`, or `session.` and the new
          *     status), `id:` (a number in commit order) and `data:` (the payload
-         *     `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`).
-         *     Opens with `retry: 1000`; a `: keep-alive` comment follows every 10 s
-         *     without an event. With `Last-Event-ID` it first sends every event of
-         *     the client after that id, so a reconnecting EventSource misses
-         *     nothing. The stream ends after the event that ends the caller's own
-         *     session (including its expiry, recorded the moment it is due); it
-         *     never opens for a token that is no longer active (401). It also ends
-         *     when the server shuts down; the client reconnects. Works with CORS
-         *     credentials (`new EventSource(url, {withCredentials: true})`).
+         *     `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
+         *     `actor` is `backend` for any API key, `session:` and the acting
+         *     session's ID, or `system`). Opens with `retry: 1000`; a
+         *     `: keep-alive` comment follows every 10 s without an event. With
+         *     `Last-Event-ID` it first sends every event of the client after that
+         *     id, so a reconnecting EventSource misses nothing, if the id is at
+         *     most `SESSIOND_STREAM_RESUME_WINDOW` (default 10,000) event numbers
+         *     behind the newest event; an id further back, or above the newest
+         *     event, starts the stream from now, like no `Last-Event-ID` (reload
+         *     what the page shows after a reconnect). The stream ends after the
+         *     event that ends the caller's own session (including its expiry,
+         *     recorded the moment it is due), whatever `Last-Event-ID` it opened
+         *     with, and sends nothing after it; it never opens for a token that is
+         *     no longer active (401). It also ends when the server shuts down; the
+         *     client reconnects. One session holds at most
+         *     `SESSIOND_MAX_STREAMS_PER_SESSION` (default 3) streams per replica.
+         *     Events of sessions the sweeper has deleted are not replayed. Works
+         *     with CORS credentials (`new EventSource(url, {withCredentials: true})`).
          */
         get: operations["streamSessionEvents"];
         put?: never;
@@ -840,7 +849,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The `id:` of the last event received; a whole number. */
+                /** @description The `id:` of the last event received; a whole number. More than `SESSIOND_STREAM_RESUME_WINDOW` numbers behind the newest event, or above it, starts from now. */
                 "Last-Event-ID"?: string;
             };
             path?: never;
@@ -862,7 +871,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             500: components["responses"]["Internal"];
-            /** @description `unavailable`: the database does not answer, or this replica holds `SESSIOND_MAX_STREAMS` streams already. Retry after the `Retry-After` seconds. */
+            /** @description `unavailable`: the database does not answer, this replica holds `SESSIOND_MAX_STREAMS` streams already, or the caller's session holds `SESSIOND_MAX_STREAMS_PER_SESSION` on it. Retry after the `Retry-After` seconds. */
             503: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];

@@ -1,0 +1,5 @@
+package db
+
+// ClientsEventsAfterSQL is ClientsEventsAfter's statement, for tests that
+// look at its plan.
+var ClientsEventsAfterSQL = clientsEventsAfter
