@@ -41,7 +41,6 @@ var deployments = []struct {
 // timeout that only catches a hang: n replicas behind a load balancer.
 func newReplicas(t *testing.T, n int, opts ...option) []*testEnv {
 	t.Helper()
-	opts = append([]option{hangOnlyRequestTimeout}, opts...)
 	url := pgtest.NewDatabase(t)
 	var rs []*testEnv
 	for range n {
@@ -63,14 +62,6 @@ func newReplicas(t *testing.T, n int, opts ...option) []*testEnv {
 	return rs
 }
 
-// hangOnlyRequestTimeout gives the servers a request timeout that only
-// catches a hang: racing requests queue on one row lock, and on a loaded
-// machine the last in the queue may wait longer than a production timeout
-// would allow. These tests are about outcomes, not latency. It is a
-// generous deadline rather than none: without a request deadline a
-// transaction's last statement gets only the store's short commit bound,
-// and a statement queued behind the racing transactions ran out of it.
-func hangOnlyRequestTimeout(_ *sessions.Config, a *api.Config) { a.RequestTimeout = hangUpBound }
 
 // onClock makes a server read the given clock.
 func onClock(c *testClock) option {

@@ -48,7 +48,7 @@ func waitForLockWaiters(t *testing.T, e *testEnv, n int) {
 // ended A and A's request came too late (401) — never both.
 func TestActionAfterItsSessionEndedIsRefused(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, hangOnlyRequestTimeout)
+	e := newEnv(t)
 	stolen := e.mustSignIn(t, "alice", "")
 	victim := e.mustSignIn(t, "alice", "")
 
@@ -114,7 +114,7 @@ func TestActionAfterItsSessionEndedIsRefused(t *testing.T) {
 // in the order its changes committed.
 func TestTimestampsFollowCommitOrder(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, realClock, hangOnlyRequestTimeout)
+	e := newEnv(t, realClock)
 	first := e.mustSignIn(t, "alice", "")
 	bodies := make([]map[string]any, racingSignIns)
 	for i := range bodies {
@@ -160,7 +160,7 @@ func TestScopeSignOutRacingSignInIsSerializable(t *testing.T) {
 	for _, scope := range []string{"client", "user"} {
 		t.Run(scope, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, hangOnlyRequestTimeout)
+			e := newEnv(t)
 			for i := range trials {
 				user := fmt.Sprintf("racer%d", i)
 				old := e.mustSignIn(t, user, "")
@@ -194,7 +194,7 @@ func TestScopeSignOutRacingSignInIsSerializable(t *testing.T) {
 func TestHolderDeviceSignOutRacingSignInIsSerializable(t *testing.T) {
 	t.Parallel()
 	const trials = 200
-	e := newEnv(t, multiMode, hangOnlyRequestTimeout)
+	e := newEnv(t, multiMode)
 	signInFirst := 0
 	defer func() { t.Logf("%d of %d trials: the sign-in came first", signInFirst, trials) }()
 	for i := range trials {
@@ -347,7 +347,7 @@ func TestConcurrentSignOutsOfOneSession(t *testing.T) {
 // its end.
 func TestRevocationIsStampedAfterTheActionsItWaitedFor(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, realClock, hangOnlyRequestTimeout)
+	e := newEnv(t, realClock)
 	h := e.mustSignIn(t, "alice", "")
 	x := e.mustSignIn(t, "alice", "")
 	// Another transaction holds h's row the way one of h's own actions does.
