@@ -5,12 +5,13 @@ import type { components } from "./openapi.js";
 type Problem = components["schemas"]["Problem"];
 
 /**
- * ErrorCode is a sessiond problem code, or one of two the client itself
- * gives: `unreachable` (no answer, or a gateway's 502/503/504 without a
- * problem body: sessiond is down or the network is) and `invalid_response`
- * (an answer that is not what the contract says).
+ * ErrorCode is a sessiond problem code, or one the client itself gives:
+ * `unreachable` (no answer, or a gateway's 502/503/504 without a problem
+ * body: sessiond is down or the network is), `invalid_response` (an answer
+ * that is not what the contract says) and `storage_unavailable` (a
+ * tokenCache that could not be read: unavailable, not signed out).
  */
-export type ErrorCode = Problem["code"] | "unreachable" | "invalid_response";
+export type ErrorCode = Problem["code"] | "unreachable" | "invalid_response" | "storage_unavailable";
 
 /**
  * SessiondError is how every failed call surfaces: the fields of the
