@@ -55,11 +55,16 @@ js-test:
 js-server-test: images
 	eval "$$(scripts/ensure-images.sh)"; cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && npm run check:server-entries && npm run test:server
 
+## examples-e2e: examples/next (next build, next start) and examples/astro
+## (node adapter) in Debian's Chromium against the real sessiond
+examples-e2e:
+	examples/e2e/run.sh
+
 ## test: every test, against real Postgres containers; then the JS
 ## package's unit tests and the demo's end-to-end tests in Chromium
 test: images
 	eval "$$(scripts/ensure-images.sh)"; go test $(GO_TEST_FLAGS) ./...
-	$(MAKE) js-test js-server-test demo-e2e
+	$(MAKE) js-test js-server-test demo-e2e examples-e2e
 
 ## bench: seed a Postgres container, run the real sessiond on 127.0.0.1 and
 ## measure the hot paths against the raw pgx lookup (BENCHMARKS.md).
