@@ -9,6 +9,7 @@ const cases = [
   { name: "server core @sessiond/js/server", code: `export * from "./src/server.ts";`, budget: 3 * 1024 },
   { name: "server core + Next adapter @sessiond/js/next (next, react external)", code: `export * from "./src/next.ts";`, budget: 3 * 1024 + 1536, external: ["./next-client.js"] },
   { name: "Next client provider (the page's part; React adapter external)", code: `export * from "./src/next-client.tsx";`, budget: 1536, external: ["./react.js"] },
+  { name: "server core + Astro middleware @sessiond/js/astro", code: `export * from "./src/astro.ts";`, budget: 3 * 1024 + 1536 },
   { name: "webhooks @sessiond/js/webhooks", code: `export * from "./src/webhooks.ts";`, budget: 1024 },
 ];
 
