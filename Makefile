@@ -53,7 +53,10 @@ js-test:
 ## sessiond (built from this tree) and Postgres, under Node and edge-runtime;
 ## the check that server entries import no Node builtin
 js-server-test: images
-	eval "$$(scripts/ensure-images.sh)"; cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && npm run check:server-entries && npm run test:server
+	eval "$$(scripts/ensure-images.sh)"; bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+	  go build -o "$$bin/sessiond" ./cmd/sessiond; cd js; \
+	  npm ci --no-audit --no-fund --loglevel=error; npm run build --silent; npm run check:server-entries; \
+	  SESSIOND_BIN="$$bin/sessiond" npm run test:server
 
 ## examples-e2e: examples/next (next build, next start) and examples/astro
 ## (node adapter) in Debian's Chromium against the real sessiond
