@@ -2,7 +2,7 @@
 // handler, a server component, an edge function, a Worker. Only `fetch`,
 // `Headers` and `AbortController`: no `node:` import and no runtime
 // dependency, so it runs on Node, edge runtimes, Workers, Deno and Bun
-// (scripts/check-server-entries.mjs fails the build otherwise).
+// (scripts/check-server-entries.mjs, run by `make js-server-test`, fails otherwise).
 //
 // Cookies: the request's sessiond cookies go to sessiond untouched, and
 // every `Set-Cookie` sessiond answers is handed back verbatim in
