@@ -22,7 +22,7 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit fuzz up down smoke images vet bench floors demo demo-e2e js-test
+.PHONY: test unit fuzz up down smoke images vet bench floors demo demo-e2e js-test js-server-test examples-e2e
 
 ## up: sessiond and Postgres with Docker Compose on http://localhost:8080
 up:
@@ -49,11 +49,25 @@ demo-e2e:
 js-test:
 	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run check:types-fresh && npm run typecheck && npm test && npm run size
 
+## js-server-test: @sessiond/js/server and /webhooks against the real
+## sessiond (built from this tree) and Postgres, under Node and edge-runtime;
+## the check that server entries import no Node builtin
+js-server-test: images
+	eval "$$(scripts/ensure-images.sh)"; bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+	  go build -o "$$bin/sessiond" ./cmd/sessiond; cd js; \
+	  npm ci --no-audit --no-fund --loglevel=error; npm run build --silent; npm run check:server-entries; \
+	  SESSIOND_BIN="$$bin/sessiond" npm run test:server
+
+## examples-e2e: examples/next (next build, next start) and examples/astro
+## (node adapter) in Debian's Chromium against the real sessiond
+examples-e2e:
+	examples/e2e/run.sh
+
 ## test: every test, against real Postgres containers; then the JS
 ## package's unit tests and the demo's end-to-end tests in Chromium
 test: images
 	eval "$$(scripts/ensure-images.sh)"; go test $(GO_TEST_FLAGS) ./...
-	$(MAKE) js-test demo-e2e
+	$(MAKE) js-test js-server-test demo-e2e examples-e2e
 
 ## bench: seed a Postgres container, run the real sessiond on 127.0.0.1 and
 ## measure the hot paths against the raw pgx lookup (BENCHMARKS.md).

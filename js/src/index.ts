@@ -11,43 +11,8 @@ export type EndResponse = components["schemas"]["EndResponse"];
 /** An RFC 9457 problem as sessiond writes it. */
 export type Problem = components["schemas"]["Problem"];
 
-/**
- * ErrorCode is a sessiond problem code, or one of two the client itself
- * gives: `unreachable` (no answer, or a gateway's 502/503/504 without a
- * problem body: sessiond is down or the network is) and `invalid_response`
- * (an answer that is not what the contract says).
- */
-export type ErrorCode = Problem["code"] | "unreachable" | "invalid_response";
-
-/**
- * SessiondError is how every failed call surfaces: the fields of the
- * problem+json sessiond answered (code, status, detail, request_id), or
- * code `unreachable` with status 0 when nothing answered.
- */
-export class SessiondError extends Error {
-  readonly code: ErrorCode;
-  /** The HTTP status; 0 when no answer came. */
-  readonly status: number;
-  readonly detail: string;
-  readonly request_id: string | null;
-  /** Per-field reasons of an `invalid_request`. */
-  readonly errors: Record<string, string> | null;
-
-  constructor(code: ErrorCode, status: number, detail: string, requestId: string | null = null, errors: Record<string, string> | null = null) {
-    super(detail ? `${code}: ${detail}` : code);
-    this.name = "SessiondError";
-    this.code = code;
-    this.status = status;
-    this.detail = detail;
-    this.request_id = requestId;
-    this.errors = errors;
-  }
-
-  /** True when sessiond could not be reached or could not serve (5xx): the session may well still be valid. */
-  get isUnavailable(): boolean {
-    return this.status === 0 || this.status >= 500;
-  }
-}
+export { SessiondError, type ErrorCode } from "./errors.js";
+import { SessiondError } from "./errors.js";
 
 /**
  * Status of the client's view of this browser:
@@ -80,6 +45,29 @@ export interface SignOutOptions {
   redirectUrl?: string;
 }
 
+/**
+ * InitialState is what the server already knows when it renders the page
+ * (`auth()` of the server entries): with it the first render shows the
+ * user (or signed out, or unavailable) and the client revalidates in the
+ * background instead of starting in `loading`.
+ */
+export interface InitialState {
+  status: "signed-in" | "signed-out" | "unavailable";
+  session: Session | null;
+}
+
+/**
+ * TokenCache keeps session tokens where an app without cookies can (Expo's
+ * SecureStore, the Keychain, a file): Clerk's shape. With it the client
+ * sends `Authorization: Bearer` and `credentials: "omit"`, and keeps every
+ * account's token under one key, the active one first.
+ */
+export interface TokenCache {
+  getToken(key: string): Promise<string | null | undefined> | string | null | undefined;
+  saveToken(key: string, token: string): Promise<void> | void;
+  clearToken?(key: string): Promise<void> | void;
+}
+
 export interface SessiondOptions {
   /** sessiond's base URL: absolute (`https://auth.example.com`) or a same-origin path (`/api/auth`). */
   url: string;
@@ -87,6 +75,12 @@ export interface SessiondOptions {
   navigate?: (url: string) => void;
   /** The fetch to use; defaults to the global one. */
   fetch?: typeof fetch;
+  /** What the server rendered with (see InitialState). */
+  initialState?: InitialState;
+  /** Called when the page sees the signed-in session change (sign-in, sign-out, switch; this tab, another tab, the event stream, a page back from the back/forward cache), e.g. Next's `router.refresh()` to re-render server content. */
+  onSessionChange?: (state: SessiondState) => void;
+  /** Bearer tokens instead of cookies (mobile apps); see TokenCache. */
+  tokenCache?: TokenCache;
 }
 
 export type Listener = (state: SessiondState) => void;
@@ -113,6 +107,8 @@ export interface Sessiond {
   setActive(params: { session: Session | string }): Promise<Session>;
   /** Ends every other session of the signed-in user, on every device, keeping this one. */
   signOutOthers(): Promise<EndResponse>;
+  /** Token mode (tokenCache): adds a session token your backend handed the app as the active account. */
+  addToken(token: string): Promise<SessiondState>;
   /** Calls fn on every state change; returns the function that unsubscribes. While anyone listens, other tabs and sessiond's event stream keep the state fresh. */
   addListener(fn: Listener): () => void;
 }
@@ -145,13 +141,24 @@ export function createSessiond(options: SessiondOptions): Sessiond {
   const channelName = "sessiond:" + base;
   const tabId = Math.random().toString(36).slice(2);
 
-  let state: SessiondState = { status: "loading", isLoaded: false, session: null, accounts: [], error: null };
+  const init = options.initialState;
+  let state: SessiondState = init
+    ? { status: init.status, isLoaded: init.status !== "unavailable", session: init.session, accounts: init.session ? [init.session] : [], error: null }
+    : { status: "loading", isLoaded: false, session: null, accounts: [], error: null };
+  // The session the page last knew as signed in (null: signed out;
+  // undefined: not known yet), to tell onSessionChange about real changes only.
+  let known: string | null | undefined = init && init.status !== "unavailable" ? (init.session?.id ?? null) : undefined;
   const listeners = new Set<Listener>();
   let loadSeq = 0;
 
   function set(next: Partial<SessiondState>): void {
     state = { ...state, ...next };
     listeners.forEach((fn) => fn(state));
+    if (state.status === "signed-in" || state.status === "signed-out") {
+      const now = state.session?.id ?? null;
+      if (known !== undefined && now !== known) options.onSessionChange?.(state);
+      known = now;
+    }
     syncStream();
     syncRetry();
   }
@@ -175,13 +182,17 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     recoverDelay = Math.min(recoverDelay * 2, 30000);
   }
 
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
     let res: Response;
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    token ??= tokens?.[0];
+    if (token) headers.Authorization = "Bearer " + token;
     try {
       res = await doFetch(base + path, {
         method,
-        credentials: "include",
-        headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+        credentials: cache ? "omit" : "include",
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
@@ -228,20 +239,70 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     return queued;
   }
 
+  // --- token mode (tokenCache) ------------------------------------------------
+
+  const cache = options.tokenCache;
+  const cacheKey = "sessiond_tokens";
+  let tokens: string[] | null = null; // the cached tokens, active first; null until read
+  const tokenOf = new Map<string, string>(); // session id → token, from the last load
+
+  async function readTokens(): Promise<string[]> {
+    if (tokens) return tokens;
+    let raw: string | null | undefined;
+    try {
+      raw = await cache!.getToken(cacheKey);
+    } catch (err) {
+      throw new SessiondError("storage_unavailable", 0, `the token cache could not be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return (tokens = (raw ?? "").split(" ").filter(Boolean));
+  }
+
+  async function saveTokens(list: string[]): Promise<void> {
+    tokens = list;
+    if (list.length) await cache!.saveToken(cacheKey, list.join(" "));
+    else await cache!.clearToken?.(cacheKey);
+  }
+
+  // Every account in the cache, the active one first: one GET /session per
+  // token (they may be on different clients); dead tokens are dropped.
+  async function tokenState(): Promise<Partial<SessiondState>> {
+    const list = await readTokens();
+    const live: string[] = [];
+    const accounts: Session[] = [];
+    let session: Session | null = null;
+    for (const t of list) {
+      try {
+        const s = await call<Session>("GET", "/session", undefined, t);
+        live.push(t);
+        accounts.push(s);
+        tokenOf.set(s.id, t);
+        if (t === list[0]) session = s;
+      } catch (err) {
+        if (!(err instanceof SessiondError) || err.code !== "unauthenticated") throw err;
+      }
+    }
+    if (live.length !== list.length) await saveTokens(live);
+    return { status: session ? "signed-in" : "signed-out", isLoaded: true, session, accounts, error: null };
+  }
+
+  async function cookieState(): Promise<Partial<SessiondState>> {
+    const session = await call<Session>("GET", "/session");
+    let accounts: readonly Session[] = [session];
+    try {
+      const list = await call<{ data: Session[] }>("GET", `/clients/${encodeURIComponent(session.client_id)}/sessions?limit=100`);
+      if (Array.isArray(list.data) && list.data.some((s) => s.id === session.id)) accounts = list.data;
+    } catch (err) {
+      if (err instanceof SessiondError && err.isUnavailable) throw err;
+      // 401/404: the session ended between the two calls; the next event or load corrects it
+    }
+    return { status: "signed-in", isLoaded: true, session, accounts, error: null };
+  }
+
   async function fetchState(): Promise<SessiondState> {
     const seq = ++loadSeq;
     let next: Partial<SessiondState>;
     try {
-      const session = await call<Session>("GET", "/session");
-      let accounts: readonly Session[] = [session];
-      try {
-        const list = await call<{ data: Session[] }>("GET", `/clients/${encodeURIComponent(session.client_id)}/sessions?limit=100`);
-        if (Array.isArray(list.data) && list.data.some((s) => s.id === session.id)) accounts = list.data;
-      } catch (err) {
-        if (err instanceof SessiondError && err.isUnavailable) throw err;
-        // 401/404: the session ended between the two calls; the next event or load corrects it
-      }
-      next = { status: "signed-in", isLoaded: true, session, accounts, error: null };
+      next = cache ? await tokenState() : await cookieState();
     } catch (err) {
       if (err instanceof SessiondError && err.code === "unauthenticated") {
         next = { status: "signed-out", isLoaded: true, session: null, accounts: [], error: null };
@@ -312,7 +373,7 @@ export function createSessiond(options: SessiondOptions): Sessiond {
   let releaseLock: (() => void) | null = null;
 
   function wantStream(): boolean {
-    return listeners.size > 0 && state.session !== null && state.status === "signed-in" && typeof EventSource !== "undefined";
+    return !cache && listeners.size > 0 && state.session !== null && state.status === "signed-in" && typeof EventSource !== "undefined";
   }
 
   function syncStream(): void {
@@ -387,7 +448,12 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     const qs = q.toString();
     let res: EndResponse;
     try {
+      if (cache) await readTokens().catch(fail);
       res = await call<EndResponse>("DELETE", "/session" + (qs ? "?" + qs : ""));
+      if (cache) {
+        const ended = new Set(res.ended.map((e) => tokenOf.get(e.id)));
+        await saveTokens(tokens!.filter((t) => !ended.has(t)));
+      }
     } catch (err) {
       if (err instanceof SessiondError && err.code === "unauthenticated") {
         // Already signed out (another tab, another device): show that, no error state.
@@ -410,6 +476,15 @@ export function createSessiond(options: SessiondOptions): Sessiond {
   async function setActive({ session }: { session: Session | string }): Promise<Session> {
     const id = typeof session === "string" ? session : session.id;
     let res: Session;
+    const token = tokenOf.get(id);
+    if (cache && tokens) {
+      // Token mode: switching is local, the token moves to the front.
+      const found = state.accounts.find((a) => a.id === id);
+      if (!token || !found) fail(new SessiondError("session_not_found", 404, "no such account in the token cache"));
+      await saveTokens([token, ...tokens.filter((t) => t !== token)]);
+      await load();
+      return found;
+    }
     try {
       res = await call<Session>("POST", "/session/active", { session_id: id });
     } catch (err) {
@@ -434,14 +509,31 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     return res;
   }
 
+  async function addToken(token: string): Promise<SessiondState> {
+    if (!cache) throw new Error("addToken needs a tokenCache");
+    const list = await readTokens().catch(fail);
+    await saveTokens([token, ...list.filter((t) => t !== token)]);
+    return load();
+  }
+
+  // A page restored from the back/forward cache shows what it showed when
+  // it was left; ask again.
+  function onPageShow(e: PageTransitionEvent): void {
+    if (e.persisted) void load();
+  }
+
   function addListener(fn: Listener): () => void {
-    if (listeners.size === 0) startTabs();
+    if (listeners.size === 0) {
+      startTabs();
+      if (typeof window !== "undefined") window.addEventListener("pageshow", onPageShow);
+    }
     listeners.add(fn);
     syncStream();
     return () => {
       if (!listeners.delete(fn)) return;
       if (listeners.size === 0) {
         stopTabs();
+        if (typeof window !== "undefined") window.removeEventListener("pageshow", onPageShow);
         syncStream(); // closes the stream and hands the lock on
         syncRetry();
       }
@@ -469,6 +561,7 @@ export function createSessiond(options: SessiondOptions): Sessiond {
     signOut: signOut as Sessiond["signOut"],
     setActive,
     signOutOthers,
+    addToken,
     addListener,
   };
 }

@@ -15,7 +15,7 @@ import {
   type ReactElement,
   type ReactNode,
 } from "react";
-import { createSessiond, type Sessiond, type SessiondState, type SignOutOptions } from "./index.js";
+import { createSessiond, type InitialState, type Sessiond, type SessiondState, type SignOutOptions } from "./index.js";
 
 export * from "./index.js";
 
@@ -28,21 +28,27 @@ export interface SessiondProviderProps {
   client?: Sessiond;
   /** How to navigate after a sign-out with a redirect URL (your router's push); defaults to `location.assign`. */
   navigate?: (url: string) => void;
+  /** What the server rendered with: the first render is already signed in, signed out or unavailable (no flash); the client revalidates in the background. */
+  initialState?: InitialState;
+  /** Called when the page sees the signed-in session change (e.g. Next's `router.refresh()`). */
+  onSessionChange?: (state: SessiondState) => void;
   children?: ReactNode;
 }
 
 /** SessiondProvider makes one client for its subtree and loads who is signed in. */
-export function SessiondProvider({ url, client, navigate, children }: SessiondProviderProps) {
+export function SessiondProvider({ url, client, navigate, initialState, onSessionChange, children }: SessiondProviderProps) {
   const nav = useRef(navigate);
   nav.current = navigate;
+  const changed = useRef(onSessionChange);
+  changed.current = onSessionChange;
   const sessiond = useMemo(() => {
     if (client) return client;
     if (!url) throw new Error("SessiondProvider needs url or client");
-    return createSessiond({ url, navigate: (to) => (nav.current ? nav.current(to) : window.location.assign(to)) });
-  }, [client, url]);
+    return createSessiond({ url, initialState, navigate: (to) => (nav.current ? nav.current(to) : window.location.assign(to)), onSessionChange: (s) => changed.current?.(s) });
+  }, [client, url]); // eslint-disable-line react-hooks/exhaustive-deps -- initialState counts once, at creation
   useEffect(() => {
-    if (!sessiond.state.isLoaded) void sessiond.load();
-  }, [sessiond]);
+    if (!sessiond.state.isLoaded || initialState) void sessiond.load(); // with initialState: revalidate in the background
+  }, [sessiond]); // eslint-disable-line react-hooks/exhaustive-deps
   return <SessiondContext.Provider value={sessiond}>{children}</SessiondContext.Provider>;
 }
 

@@ -16,7 +16,7 @@ import {
   type ShallowRef,
   type VNode,
 } from "vue";
-import { createSessiond, type Sessiond, type SessiondState, type SignOutOptions } from "./index.js";
+import { createSessiond, type InitialState, type Sessiond, type SessiondState, type SignOutOptions } from "./index.js";
 
 export * from "./index.js";
 
@@ -34,17 +34,21 @@ export interface SessiondPluginOptions {
   client?: Sessiond;
   /** How to navigate after a sign-out with a redirect URL (e.g. `(to) => router.push(to)`). */
   navigate?: (url: string) => void;
+  /** What the server rendered with: the first render is already signed in, signed out or unavailable (no flash); the client revalidates in the background. */
+  initialState?: InitialState;
+  /** Called when the page sees the signed-in session change (e.g. to reload server-rendered content). */
+  onSessionChange?: (state: SessiondState) => void;
 }
 
 /** sessiondPlugin: `app.use(sessiondPlugin, { url: "/api/auth" })`. Loads who is signed in and keeps it fresh. */
 export const sessiondPlugin = {
   install(app: App, options: SessiondPluginOptions): void {
-    const client = options.client ?? createSessiond({ url: required(options.url), navigate: options.navigate });
+    const client = options.client ?? createSessiond({ url: required(options.url), navigate: options.navigate, initialState: options.initialState, onSessionChange: options.onSessionChange });
     const state = shallowRef(client.state);
     const off = client.addListener((s) => (state.value = s));
     (app as App & { onUnmount?: (fn: () => void) => void }).onUnmount?.(off);
     app.provide(KEY, { client, state });
-    if (!client.state.isLoaded) void client.load();
+    if (!client.state.isLoaded || options.initialState) void client.load(); // with initialState: revalidate in the background
   },
 };
 

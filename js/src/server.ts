@@ -1,0 +1,308 @@
+// @sessiond/js/server: sessiond from a server — a middleware, a route
+// handler, a server component, an edge function, a Worker. Only `fetch`,
+// `Headers` and `AbortController`: no `node:` import and no runtime
+// dependency, so it runs on Node, edge runtimes, Workers, Deno and Bun
+// (scripts/check-server-entries.mjs, run by `make js-server-test`, fails otherwise).
+//
+// Cookies: the request's sessiond cookies go to sessiond untouched, and
+// every `Set-Cookie` sessiond answers is handed back verbatim in
+// `setCookie: string[]` (read with `Headers.getSetCookie()`, never
+// `headers.get("set-cookie")`, which joins several with commas). The app
+// appends each one to its response as it is; sessiond alone spells cookie
+// attributes.
+import type { components } from "./openapi.js";
+import { SessiondError } from "./errors.js";
+
+export { SessiondError, type ErrorCode } from "./errors.js";
+
+/** A session object as sessiond answers it. */
+export type Session = components["schemas"]["Session"];
+/** The answer of every call that ends sessions. */
+export type EndResponse = components["schemas"]["EndResponse"];
+/** A status filter for the lists. */
+export type ListStatus = "active" | "ended" | "revoked" | "replaced" | "evicted" | "expired" | "all";
+
+/** Anything with the request's headers: a `Request`, Next's `NextRequest`, or `{ headers: await headers() }`. */
+export interface RequestLike {
+  readonly headers: Headers;
+}
+
+export interface SessiondClientOptions {
+  /** sessiond's base URL as this server reaches it; default `process.env.SESSIOND_URL`. */
+  url?: string;
+  /** A backend API key (`sk_…`), needed for signIn and `sessions`; default `process.env.SESSIOND_API_KEY`. */
+  apiKey?: string;
+  /** `SESSIOND_COOKIE_NAME` of the sessiond (default `__session`; e.g. `__Host-session`). */
+  cookieName?: string;
+  /** The fetch to use; defaults to the global one. */
+  fetch?: typeof fetch;
+  /** How long one call to sessiond may take before it counts as unavailable; default 2000 ms. */
+  timeoutMs?: number;
+}
+
+/** The outcome of authenticateRequest. `setCookie` goes onto the response, verbatim, either way. */
+export type Auth =
+  | { isSignedIn: true; userId: string; sessionId: string; session: Session; setCookie: string[] }
+  | { isSignedIn: false; userId: null; sessionId: null; session: null; setCookie: string[] };
+
+export interface SignInParams {
+  userId: string;
+  /** The browser's request: in multi mode the new account joins the browser's client (see README). */
+  request?: RequestLike;
+  /** Defaults to the request's `User-Agent`. */
+  userAgent?: string;
+  /** Not guessed from forwarding headers (they are the client's to forge); pass what your proxy vouches for. */
+  ipAddress?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SignInResult {
+  session: Session;
+  /** The session token, for a bearer client (a mobile app). Never put it in a page. */
+  token: string;
+  setCookie: string[];
+}
+
+export interface SignOutResult {
+  ended: Session[];
+  /** The redirect URL sessiond checked and echoed, or null. */
+  redirectUrl: string | null;
+  setCookie: string[];
+}
+
+export interface ListOptions {
+  status?: ListStatus;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface SessionPage {
+  data: Session[];
+  next_cursor: string | null;
+}
+
+export interface SessiondClient {
+  /** Who sent this request: its bearer session token, else sessiond's cookies. Throws SessiondError (`isUnavailable`) when sessiond cannot answer. */
+  authenticateRequest(request: RequestLike): Promise<Auth>;
+  /** Creates a session (API key). Forward `setCookie` to the browser. */
+  signIn(params: SignInParams): Promise<SignInResult>;
+  /** Signs out the request's session (what sessiond decides, or exactly `sessionId`). */
+  signOut(request: RequestLike, options?: { sessionId?: string; redirectUrl?: string }): Promise<SignOutResult>;
+  /** Backend calls with the API key. */
+  sessions: {
+    get(id: string): Promise<Session>;
+    end(id: string, options?: { redirectUrl?: string }): Promise<EndResponse>;
+    listForUser(userId: string, options?: ListOptions): Promise<SessionPage>;
+    endForUser(userId: string, options?: { except?: string }): Promise<EndResponse>;
+    listForClient(clientId: string, options?: ListOptions): Promise<SessionPage>;
+    endForClient(clientId: string): Promise<EndResponse>;
+  };
+}
+
+interface Credential {
+  authorization?: string;
+  cookie?: string;
+}
+
+interface Answer {
+  status: number;
+  json: any;
+  setCookie: string[];
+}
+
+const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+
+/** createSessiondClient makes the server-side client; it does nothing until called. */
+export function createSessiondClient(options: SessiondClientOptions = {}): SessiondClient {
+  const url = options.url ?? env("SESSIOND_URL");
+  if (!url) throw new Error("createSessiondClient: set url or SESSIOND_URL");
+  const base = url.replace(/\/+$/, "");
+  const apiKey = options.apiKey ?? env("SESSIOND_API_KEY");
+  const name = options.cookieName ?? "__session";
+  const doFetch = options.fetch ?? ((i: RequestInfo | URL, o?: RequestInit) => fetch(i, o));
+  const timeoutMs = options.timeoutMs ?? 2000;
+
+  async function send(method: string, path: string, cred: Credential | "key", body?: unknown): Promise<Answer> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (cred === "key") {
+      if (!apiKey) throw new Error("@sessiond/js/server: this call needs apiKey or SESSIOND_API_KEY");
+      headers.Authorization = "Bearer " + apiKey;
+    } else if (cred.authorization) headers.Authorization = cred.authorization;
+    else if (cred.cookie) headers.Cookie = cred.cookie;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    try {
+      const res = await doFetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: abort.signal });
+      const text = await res.text();
+      let json: any = null;
+      try {
+        json = text ? JSON.parse(text) : null;
+      } catch {
+        // not JSON: a gateway's page
+      }
+      return { status: res.status, json, setCookie: res.headers.getSetCookie() };
+    } catch (err) {
+      throw new SessiondError("unreachable", 0, abort.signal.aborted ? `sessiond at ${base} did not answer within ${timeoutMs} ms` : `cannot reach sessiond at ${base}: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function failure(a: Answer): SessiondError {
+    const j = a.json;
+    if (j && typeof j.code === "string") return new SessiondError(j.code, a.status, String(j.detail ?? ""), j.request_id ?? null, j.errors ?? null);
+    const gateway = a.status === 502 || a.status === 503 || a.status === 504;
+    return new SessiondError(gateway ? "unreachable" : "invalid_response", a.status, `sessiond answered ${a.status} without a problem body`);
+  }
+
+  async function ok(method: string, path: string, want: number, cred: Credential | "key", body?: unknown): Promise<Answer> {
+    const a = await send(method, path, cred, body);
+    if (a.status !== want || !a.json || typeof a.json !== "object") throw a.status === want ? new SessiondError("invalid_response", a.status, "the answer is not JSON") : failure(a);
+    return a;
+  }
+
+  // The request's credential for sessiond: a bearer session token, else
+  // sessiond's own cookies (the active one and the account cookies) and no
+  // other cookie of the app. A sessiond cookie name sent twice (a cookie
+  // tossed in from a sibling host or another path) is never trusted: the
+  // request counts as carrying no credential.
+  function credential(request: RequestLike, cookiesOnly = false): Credential | null {
+    const bearer = /^Bearer\s+(st_\S+)$/i.exec(request.headers.get("authorization") ?? "");
+    if (bearer && !cookiesOnly) return { authorization: "Bearer " + bearer[1] };
+    const seen = new Set<string>();
+    const kept: string[] = [];
+    for (const part of (request.headers.get("cookie") ?? "").split(";")) {
+      const i = part.indexOf("=");
+      const n = part.slice(0, i).trim();
+      if (i < 0 || (n !== name && !n.startsWith(name + "_"))) continue;
+      if (seen.has(n)) return null;
+      seen.add(n);
+      kept.push(n + "=" + part.slice(i + 1).trim());
+    }
+    return seen.has(name) ? { cookie: kept.join("; ") } : null;
+  }
+
+  const signedOut = (setCookie: string[]): Auth => ({ isSignedIn: false, userId: null, sessionId: null, session: null, setCookie });
+
+  async function authenticateRequest(request: RequestLike): Promise<Auth> {
+    const cred = credential(request);
+    if (!cred) return signedOut([]);
+    const a = await send("GET", "/session", cred);
+    if (a.status === 401) return signedOut(a.setCookie);
+    if (a.status !== 200 || !a.json?.id) throw a.status === 200 ? new SessiondError("invalid_response", 200, "the answer is not a session") : failure(a);
+    const session = a.json as Session;
+    return { isSignedIn: true, userId: session.user_id, sessionId: session.id, session, setCookie: a.setCookie };
+  }
+
+  async function signIn(p: SignInParams): Promise<SignInResult> {
+    let clientId: string | undefined;
+    let before: string[] = [];
+    const cred = p.request && credential(p.request, true);
+    if (cred) {
+      // Join the browser's client only once sessiond has confirmed its active cookie.
+      const a = await send("GET", "/session", cred);
+      if (a.status === 200 && a.json?.client_id) clientId = a.json.client_id;
+      else if (a.status !== 401) throw failure(a);
+      before = a.setCookie;
+    }
+    const a = await ok("POST", "/sessions", 201, "key", {
+      user_id: p.userId,
+      client_id: clientId,
+      user_agent: p.userAgent ?? p.request?.headers.get("user-agent") ?? undefined,
+      ip_address: p.ipAddress,
+      metadata: p.metadata,
+    });
+    return { session: a.json.session, token: a.json.token, setCookie: [...before, ...a.setCookie] };
+  }
+
+  async function signOut(request: RequestLike, o: { sessionId?: string; redirectUrl?: string } = {}): Promise<SignOutResult> {
+    const cred = credential(request);
+    if (!cred) return { ended: [], redirectUrl: null, setCookie: [] };
+    const a = await send("DELETE", "/session" + query({ session_id: o.sessionId, redirect_url: o.redirectUrl }), cred);
+    if (a.status === 401) return { ended: [], redirectUrl: null, setCookie: a.setCookie }; // already signed out
+    if (a.status !== 200 || !a.json) throw failure(a);
+    return { ended: a.json.ended ?? [], redirectUrl: a.json.redirect_url ?? null, setCookie: a.setCookie };
+  }
+
+  const id = encodeURIComponent;
+  const json = async (method: string, path: string) => (await ok(method, path, 200, "key")).json;
+  return {
+    authenticateRequest,
+    signIn,
+    signOut,
+    sessions: {
+      get: (sid) => json("GET", `/sessions/${id(sid)}`),
+      end: (sid, o = {}) => json("DELETE", `/sessions/${id(sid)}` + query({ redirect_url: o.redirectUrl })),
+      listForUser: (uid, o = {}) => json("GET", `/users/${id(uid)}/sessions` + query({ ...o })),
+      endForUser: (uid, o = {}) => json("DELETE", `/users/${id(uid)}/sessions` + query({ except: o.except })),
+      listForClient: (cid, o = {}) => json("GET", `/clients/${id(cid)}/sessions` + query({ ...o })),
+      endForClient: (cid) => json("DELETE", `/clients/${id(cid)}/sessions`),
+    },
+  };
+}
+
+function query(params: { [k: string]: string | number | undefined }): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? "?" + s : "";
+}
+
+/** Cookie options in the shape frameworks take (Next's `cookies().set`, Astro's `cookies.set`). */
+export interface CookieOptions {
+  domain?: string;
+  path?: string;
+  maxAge?: number;
+  expires?: Date;
+  httpOnly?: boolean;
+  secure?: boolean;
+  sameSite?: "lax" | "strict" | "none";
+  partitioned?: boolean;
+}
+
+export interface ParsedCookie {
+  name: string;
+  value: string;
+  options: CookieOptions;
+}
+
+/**
+ * parseSetCookie reads one `Set-Cookie` header for a framework that sets
+ * cookies by name, value and options. serializeSetCookie gives the header
+ * back byte for byte for every cookie sessiond writes (tested); prefer
+ * appending sessiond's headers verbatim where the framework allows it.
+ */
+export function parseSetCookie(header: string): ParsedCookie {
+  const [pair, ...attrs] = header.split(";");
+  const i = pair.indexOf("=");
+  const options: CookieOptions = {};
+  for (const attr of attrs) {
+    const j = attr.indexOf("=");
+    const key = (j < 0 ? attr : attr.slice(0, j)).trim().toLowerCase();
+    const val = j < 0 ? "" : attr.slice(j + 1).trim();
+    if (key === "domain") options.domain = val;
+    else if (key === "path") options.path = val;
+    else if (key === "max-age") options.maxAge = Number(val);
+    else if (key === "expires") options.expires = new Date(val);
+    else if (key === "httponly") options.httpOnly = true;
+    else if (key === "secure") options.secure = true;
+    else if (key === "samesite") options.sameSite = val.toLowerCase() as CookieOptions["sameSite"];
+    else if (key === "partitioned") options.partitioned = true;
+  }
+  return { name: pair.slice(0, i).trim(), value: pair.slice(i + 1).trim(), options };
+}
+
+/** serializeSetCookie writes a cookie in the attribute order sessiond (Go's net/http) uses. */
+export function serializeSetCookie({ name, value, options: o }: ParsedCookie): string {
+  let s = `${name}=${value}`;
+  if (o.path !== undefined) s += `; Path=${o.path}`;
+  if (o.domain !== undefined) s += `; Domain=${o.domain}`;
+  if (o.expires) s += `; Expires=${o.expires.toUTCString()}`;
+  if (o.maxAge !== undefined) s += `; Max-Age=${o.maxAge}`;
+  if (o.httpOnly) s += "; HttpOnly";
+  if (o.secure) s += "; Secure";
+  if (o.sameSite) s += `; SameSite=${o.sameSite[0].toUpperCase()}${o.sameSite.slice(1)}`;
+  if (o.partitioned) s += "; Partitioned";
+  return s;
+}
