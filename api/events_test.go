@@ -37,7 +37,8 @@ func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option)
 	t.Helper()
 	exp := &lazyExpirer{}
 	hub := events.NewHub(events.HubConfig{
-		Log: store,
+		Log:       store,
+		Sequencer: store,
 		Listen: func(ctx context.Context) (events.Listener, error) {
 			l, err := store.ListenEvents(ctx)
 			if l == nil {
@@ -49,6 +50,8 @@ func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option)
 		MaxStreams: maxStreams,
 		Logger:     capturedLogger,
 	})
+	store.OnEventsCommitted(hub.Committed)
+	t.Cleanup(func() { store.OnEventsCommitted(nil) })
 	opts = append(opts, func(_ *sessions.Config, a *api.Config) { a.Events = hub })
 	env := newEnvOn(t, store, opts...)
 	exp.svc = env.Svc

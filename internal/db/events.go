@@ -12,14 +12,15 @@ import (
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-// EventsChannel is the channel every commit that writes session_events
-// notifies (migrations/000002_events.up.sql).
+// EventsChannel is the channel every numbering of new events notifies
+// (migrations/000005_events_sequencer.up.sql).
 const EventsChannel = "sessiond_session_events"
 
-// Committed events in commit order. Each committing transaction writes
-// one row to session_event_commits with the range of numbers its events
-// take (migrations/000004_events_per_commit.up.sql); an event's Seq is
-// its commit's first_seq plus its id's offset from the commit's first id.
+// Numbered events in order. Each numbered transaction has one row in
+// session_event_commits with the range of numbers its events take
+// (migrations/000004_events_per_commit.up.sql), written by the numbering
+// that follows its commit (000005); an event's Seq is its commit's
+// first_seq plus its id's offset from the commit's first id.
 // In these statements $1 is the position to read after and the last
 // parameter the limit.
 const (
@@ -127,6 +128,30 @@ func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after 
 		return nil, 0, after, mapError(err)
 	}
 	return events, read, last, nil
+}
+
+// NumberEvents numbers the events of every transaction that committed
+// and is not numbered yet, and returns how many transactions it numbered
+// (migrations/000005_events_sequencer.up.sql). Any number of replicas may
+// call it at once: numberings take turns on an advisory lock, each one
+// short transaction however many commits it numbers. When it numbered
+// any, every replica's listener is notified.
+func (s *Store) NumberEvents(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT session_events_number()`).Scan(&n)
+	return n, mapError(err)
+}
+
+// OnEventsCommitted sets fn to be called after each transaction of InTx
+// that wrote events has committed (nil: none), so the process that made
+// a commit can have it numbered at once instead of at the next tick. fn
+// must not block: it runs on the request's path.
+func (s *Store) OnEventsCommitted(fn func()) {
+	if fn == nil {
+		s.eventsCommitted.Store(nil)
+		return
+	}
+	s.eventsCommitted.Store(&fn)
 }
 
 // LatestEventSeq returns the highest number a committed event has, or

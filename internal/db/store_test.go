@@ -1223,6 +1223,9 @@ func TestEventsCarryTheSessionAsCommitted(t *testing.T) {
 		VALUES ($1, 'active', 'revoked', now(), 'test')`, ended.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.NumberEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
 	evs, err := s.EventsAfter(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
