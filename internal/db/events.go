@@ -156,8 +156,14 @@ func (s *Store) OnEventsCommitted(fn func()) {
 
 // LatestEventSeq returns the highest number a committed event has, or
 // its commit has reserved, 0 when there is none: every event committed
-// later has a higher Seq.
+// before the call has at most this Seq, every event committed later a
+// higher one. It numbers what has committed first, so that "from now
+// on" (a stream opened without Last-Event-ID) does not include an event
+// committed before the call.
 func (s *Store) LatestEventSeq(ctx context.Context) (int64, error) {
+	if _, err := s.NumberEvents(ctx); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err := s.pool.QueryRow(ctx, latestEventSeq).Scan(&seq)
 	return seq, mapError(err)
