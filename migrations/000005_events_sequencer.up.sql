@@ -44,10 +44,10 @@
 --      before its first audit row, and its audit rows are written by the
 --      same statements that change the sessions, after the UPDATE in them
 --      has taken its row locks (the audit CTE runs after the statement's
---      main query has read every changed row). The lowest id would NOT
---      do: a transaction that wrote an audit row and then waited for a
---      lock (sessiond's sign-in expires a user's stale sessions before it
---      evicts) would be numbered before the one it waited for.
+--      main query has read every changed row). The highest id, not the
+--      lowest, so the order does not also depend on that: by its lowest
+--      id, a transaction that wrote an audit row and then waited for a
+--      lock would be numbered before the one it waited for.
 --   So events of one session, one client and one user - whose writers
 --   all lock that session, client or user - reach every reader in commit
 --   order. Unrelated transactions are in numbering order and, within a
