@@ -109,10 +109,12 @@ use_trigger() {
     lock) trigger_function migrations/000005_events_sequencer.down.sql ;;
   esac | psql
 }
-printf '%s\n' 'SELECT session_events_number();' >"$WORK/number.sql"
+printf '%s\n' 'SELECT session_events_number();' '\sleep 1 ms' >"$WORK/number.sql"
 # numbering NAME SCRIPT CLIENTS: bench while one more connection numbers
-# back to back, as a replica's Hub does under load (Postgres CPU counts
-# it; the transactions/s do not), then numbers what is left.
+# every millisecond, about what a replica's Hub does under load (it
+# numbers after each commit, the commits during one numbering folded into
+# the next; Postgres CPU counts it, the transactions/s do not), then
+# numbers what is left.
 numbering() {
   docker run --rm --network host -v "$WORK:/w" "$IMAGE" pgbench -n -M prepared -c 1 -T "$SECONDS_EACH" \
     -f /w/number.sql -h 127.0.0.1 -p "$PORT" -U postgres postgres >/dev/null 2>&1 &
