@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessiond/sessiond/internal/sessions"
 )
@@ -136,9 +137,17 @@ func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after 
 // call it at once: numberings take turns on an advisory lock, each one
 // short transaction however many commits it numbers. When it numbered
 // any, every replica's listener is notified.
+//
+// On a database not migrated to 000005 yet (or migrated back down) the
+// function does not exist and every commit numbers itself: nothing to do,
+// so this binary runs on it during a rolling upgrade or a rollback.
 func (s *Store) NumberEvents(ctx context.Context) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT session_events_number()`).Scan(&n)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42883" { // undefined_function
+		return 0, nil
+	}
 	return n, mapError(err)
 }
 

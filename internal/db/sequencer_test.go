@@ -435,7 +435,24 @@ func TestEventsKeepTheirNumbersAcrossMigration5(t *testing.T) {
 		t.Fatal(err)
 	}
 	commitEvents(t, ctx, conn, "under4") // numbered at its commit again
+	// This binary on the database gone down: nothing to number, and the
+	// newest number is the newest commit's.
+	store, err := db.Open(ctx, url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if n, err := store.NumberEvents(ctx); n != 0 || err != nil {
+		t.Fatalf("NumberEvents under 000004: %d, %v; want 0, nil", n, err)
+	}
+	latest, err := store.LatestEventSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	down := seqs()
+	if latest != down["sess_under4"] {
+		t.Errorf("LatestEventSeq under 000004: %d; want the last commit's %d", latest, down["sess_under4"])
+	}
 	for id, seq := range after {
 		if down[id] != seq {
 			t.Errorf("%s: numbered %d under 000005, %d after going down", id, seq, down[id])
