@@ -62,7 +62,6 @@ func newReplicas(t *testing.T, n int, opts ...option) []*testEnv {
 	return rs
 }
 
-
 // onClock makes a server read the given clock.
 func onClock(c *testClock) option {
 	return func(s *sessions.Config, _ *api.Config) { s.Now = c.Now }

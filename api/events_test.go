@@ -45,7 +45,8 @@ func newEventsEnvWith(t *testing.T, store *db.Store, hubOpt func(*events.HubConf
 	t.Helper()
 	exp := &lazyExpirer{}
 	cfg := events.HubConfig{
-		Log: store,
+		Log:       store,
+		Sequencer: store,
 		Listen: func(ctx context.Context) (events.Listener, error) {
 			l, err := store.ListenEvents(ctx)
 			if l == nil {
@@ -58,6 +59,8 @@ func newEventsEnvWith(t *testing.T, store *db.Store, hubOpt func(*events.HubConf
 	}
 	hubOpt(&cfg)
 	hub := events.NewHub(cfg)
+	store.OnEventsCommitted(hub.Committed)
+	t.Cleanup(func() { store.OnEventsCommitted(nil) })
 	opts = append(opts, func(_ *sessions.Config, a *api.Config) { a.Events = hub })
 	env := newEnvOn(t, store, opts...)
 	exp.svc = env.Svc

@@ -89,6 +89,41 @@ bench() {
 
 events_trigger() { psql -c "ALTER TABLE session_events $1 TRIGGER session_events_sequence"; }
 
+# The events' commit trigger's function, three ways (the trigger itself,
+# fired once per transaction at commit, is the same):
+#   sequencer  what sessiond runs: the commit records itself as pending;
+#              session_events_number() numbers batches afterwards
+#              (migrations/000007_events_sequencer.up.sql)
+#   notify     the same plus a NOTIFY at commit: Postgres holds its own
+#              notification lock through every such commit
+#   lock       000004's: numbers at commit under an advisory lock held
+#              through the flush (000007's down migration restores it)
+trigger_function() { # FILE: its CREATE OR REPLACE FUNCTION session_events_sequence ... $$;
+  sed -n '/^CREATE OR REPLACE FUNCTION session_events_sequence/,/^\$\$;/p' "$1"
+}
+use_trigger() {
+  case $1 in
+    sequencer) trigger_function migrations/000007_events_sequencer.up.sql ;;
+    notify) trigger_function migrations/000007_events_sequencer.up.sql |
+      sed "s/^    RETURN NULL;/    PERFORM pg_notify('sessiond_session_events', '');\n    RETURN NULL;/" ;;
+    lock) trigger_function migrations/000007_events_sequencer.down.sql ;;
+  esac | psql
+}
+printf '%s\n' 'SELECT session_events_number();' '\sleep 1 ms' >"$WORK/number.sql"
+# numbering NAME SCRIPT CLIENTS: bench while one more connection numbers
+# every millisecond, about what a replica's Hub does under load (it
+# numbers after each commit, the commits during one numbering folded into
+# the next; Postgres CPU counts it, the transactions/s do not), then
+# numbers what is left.
+numbering() {
+  docker run --rm --network host -v "$WORK:/w" "$IMAGE" pgbench -n -M prepared -c 1 -T "$SECONDS_EACH" \
+    -f /w/number.sql -h 127.0.0.1 -p "$PORT" -U postgres postgres >/dev/null 2>&1 &
+  local numberer=$!
+  bench "$@"
+  wait "$numberer"
+  psql -c "SELECT session_events_number()" >/dev/null
+}
+
 COLS="id, user_id, client_id, status, created_at, last_active_at, expires_at, ended_at, user_agent, ip_address, metadata"
 SNAP="jsonb_build_object('id', id, 'user_id', user_id, 'client_id', client_id, 'status', status, 'created_at', created_at, 'last_active_at', last_active_at, 'expires_at', expires_at, 'ended_at', ended_at, 'user_agent', user_agent, 'ip_address', ip_address, 'metadata', metadata)"
 UA="'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'"
@@ -134,7 +169,12 @@ if [[ ,$ONLY, == *,sign-in,* ]]; then
       events_trigger DISABLE
       bench "+ the audit row with the session's snapshot" 4.sql "$clients"
       events_trigger ENABLE
-      bench "+ the events' commit-order trigger = sessiond's SQL" 4.sql "$clients"
+      use_trigger lock
+      bench "+ 000004's trigger: numbered at commit under a lock" 4.sql "$clients"
+      use_trigger notify
+      numbering "+ pending row and NOTIFY at commit, numbered after" 4.sql "$clients"
+      use_trigger sequencer
+      numbering "+ pending row at commit, numbered after = sessiond's SQL" 4.sql "$clients"
     done
   done
 fi
@@ -170,6 +210,9 @@ SQL
     bench "lock, then end + audit (2 round trips), no events trigger" o3.sql 1
     events_trigger ENABLE
     bench "lock, then end + audit (2 round trips) = sessiond's SQL" o3.sql 1
+    use_trigger lock
+    bench "lock, then end + audit (2 round trips), 000004's trigger" o3.sql 1
+    use_trigger sequencer
   done
 fi
 
@@ -238,6 +281,11 @@ if [[ ,$ONLY, == *,everywhere,* ]]; then
     done
     line=""
     for r in $(seq "$ROUNDS"); do line+="$(real "$N" "r${N}x$r"); "; done
-    printf '    %-96s %s\n' "+ the events' commit-order trigger = sessiond's tables and statement" "$line"
+    printf '    %-96s %s\n' "+ the events' commit trigger = sessiond's tables and statement" "$line"
+    use_trigger lock
+    line=""
+    for r in $(seq "$ROUNDS"); do line+="$(real "$N" "l${N}x$r"); "; done
+    printf '    %-96s %s\n' "  the same with 000004's trigger (numbered at commit under a lock)" "$line"
+    use_trigger sequencer
   done
 fi

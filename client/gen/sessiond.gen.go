@@ -599,10 +599,15 @@ type ClientInterface interface {
 	// Streams every event of a session on the caller's client, from
 	// whichever replica committed it, within a second of its commit, as
 	// `event:` (the type: `session.created`, or `session.` and the new
-	// status), `id:` (a number in commit order) and `data:` (the payload
+	// status), `id:` (its number) and `data:` (the payload
 	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
 	// `actor` is `backend` for any API key, `session:` and the acting
-	// session's ID, or `system`). Opens with `retry: 1000`; a
+	// session's ID, or `system`). Numbers increase along the stream and
+	// never leave a gap that is filled later. The events of one session,
+	// of one client and of one user come in the order their changes
+	// committed; events of unrelated users are in the order the server
+	// numbered them, the same for every stream and webhook, not
+	// necessarily commit order. Opens with `retry: 1000`; a
 	// `: keep-alive` comment follows every 10 s without an event. With
 	// `Last-Event-ID` it first sends every event of the client after that
 	// id, so a reconnecting EventSource misses nothing, if the id is at
@@ -879,10 +884,15 @@ func (c *Client) SetActiveSession(ctx context.Context, body SetActiveSessionJSON
 // Streams every event of a session on the caller's client, from
 // whichever replica committed it, within a second of its commit, as
 // `event:` (the type: `session.created`, or `session.` and the new
-// status), `id:` (a number in commit order) and `data:` (the payload
+// status), `id:` (its number) and `data:` (the payload
 // `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
 // `actor` is `backend` for any API key, `session:` and the acting
-// session's ID, or `system`). Opens with `retry: 1000`; a
+// session's ID, or `system`). Numbers increase along the stream and
+// never leave a gap that is filled later. The events of one session,
+// of one client and of one user come in the order their changes
+// committed; events of unrelated users are in the order the server
+// numbered them, the same for every stream and webhook, not
+// necessarily commit order. Opens with `retry: 1000`; a
 // `: keep-alive` comment follows every 10 s without an event. With
 // `Last-Event-ID` it first sends every event of the client after that
 // id, so a reconnecting EventSource misses nothing, if the id is at
@@ -1910,10 +1920,15 @@ type ClientWithResponsesInterface interface {
 	// Streams every event of a session on the caller's client, from
 	// whichever replica committed it, within a second of its commit, as
 	// `event:` (the type: `session.created`, or `session.` and the new
-	// status), `id:` (a number in commit order) and `data:` (the payload
+	// status), `id:` (its number) and `data:` (the payload
 	// `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
 	// `actor` is `backend` for any API key, `session:` and the acting
-	// session's ID, or `system`). Opens with `retry: 1000`; a
+	// session's ID, or `system`). Numbers increase along the stream and
+	// never leave a gap that is filled later. The events of one session,
+	// of one client and of one user come in the order their changes
+	// committed; events of unrelated users are in the order the server
+	// numbered them, the same for every stream and webhook, not
+	// necessarily commit order. Opens with `retry: 1000`; a
 	// `: keep-alive` comment follows every 10 s without an event. With
 	// `Last-Event-ID` it first sends every event of the client after that
 	// id, so a reconnecting EventSource misses nothing, if the id is at
@@ -3876,10 +3891,15 @@ func (c *ClientWithResponses) SetActiveSessionWithResponse(ctx context.Context, 
 // Streams every event of a session on the caller's client, from
 // whichever replica committed it, within a second of its commit, as
 // `event:` (the type: `session.created`, or `session.` and the new
-// status), `id:` (a number in commit order) and `data:` (the payload
+// status), `id:` (its number) and `data:` (the payload
 // `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
 // `actor` is `backend` for any API key, `session:` and the acting
-// session's ID, or `system`). Opens with `retry: 1000`; a
+// session's ID, or `system`). Numbers increase along the stream and
+// never leave a gap that is filled later. The events of one session,
+// of one client and of one user come in the order their changes
+// committed; events of unrelated users are in the order the server
+// numbered them, the same for every stream and webhook, not
+// necessarily commit order. Opens with `retry: 1000`; a
 // `: keep-alive` comment follows every 10 s without an event. With
 // `Last-Event-ID` it first sends every event of the client after that
 // id, so a reconnecting EventSource misses nothing, if the id is at

@@ -235,6 +235,25 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 		}
 		res.Phases = append(res.Phases, r)
 	}
+	if !o.skip["post-scale"] {
+		// Sign-ins at a few and at many connections: a design that lets
+		// only one commit flush at a time shows as the same rate at both
+		// (the phase above is the one at -conns).
+		for _, n := range []int{8, 64} {
+			if n == o.conns {
+				continue
+			}
+			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phasePost, n), n, 0, "", signInWorker(srv.addr, func(tokens []string) {
+				mu.Lock()
+				del = append(del, tokens...)
+				mu.Unlock()
+			}))
+			if err != nil {
+				return err
+			}
+			res.Phases = append(res.Phases, r)
+		}
+	}
 	if !o.skip["delete"] {
 		r, err := phase(phaseDelete, 0, "", signOutWorker(srv.addr, &tokenFeed{tokens: del, once: true}))
 		if err != nil {

@@ -100,7 +100,11 @@ func (r *benchReceiver) finish(ctx context.Context, dbURL string, logf func(stri
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	// Every event after the newest one before sessiond started is the run's.
+	// Every event after the newest one before sessiond started is the run's;
+	// numbered first, so none committed in the last moments is left out.
+	if _, err := conn.Exec(ctx, `SELECT session_events_number()`); err != nil {
+		return nil, err
+	}
 	var events int64
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM session_events e JOIN session_event_commits c ON c.txn = e.txn
 		WHERE c.first_seq + (e.id - c.first_id) > $1`, startPosition).Scan(&events); err != nil {

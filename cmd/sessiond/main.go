@@ -111,6 +111,7 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hub := events.NewHub(events.HubConfig{
 		Log:        store,
+		Sequencer:  store,
 		Listen:     func(ctx context.Context) (events.Listener, error) { return listenEvents(ctx, store) },
 		Sessions:   svc,
 		MaxStreams: cfg.MaxStreams,
@@ -122,6 +123,8 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 		Logger:               logger,
 		Registry:             registry,
 	})
+	// Every event this process commits is numbered right after its commit.
+	store.OnEventsCommitted(hub.Committed)
 	var webhooks *events.Webhooks
 	if len(cfg.WebhookURLs) > 0 {
 		webhooks, err = events.NewWebhooks(events.WebhookConfig{

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,9 @@ import (
 type Store struct {
 	pool    *pgxpool.Pool
 	lookups *lookups // coalesces SessionByTokenHash; see lookup.go
+	// eventsCommitted is called after a commit that wrote events
+	// (OnEventsCommitted).
+	eventsCommitted atomic.Pointer[func()]
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -95,6 +99,15 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
 		_ = tx.Rollback(rctx)
+	}()
+	defer func() {
+		// Also when fn failed after its last statement went out with the
+		// COMMIT (CommitAfterNext) and that COMMIT succeeded.
+		if tx.committed && tx.wroteEvents {
+			if f := s.eventsCommitted.Load(); f != nil {
+				(*f)()
+			}
+		}
 	}()
 	if err := fn(txStore{tx}); err != nil {
 		return err

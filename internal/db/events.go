@@ -8,18 +8,20 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-// EventsChannel is the channel every commit that writes session_events
-// notifies (migrations/000002_events.up.sql).
+// EventsChannel is the channel every numbering of new events notifies
+// (migrations/000007_events_sequencer.up.sql).
 const EventsChannel = "sessiond_session_events"
 
-// Committed events in commit order. Each committing transaction writes
-// one row to session_event_commits with the range of numbers its events
-// take (migrations/000004_events_per_commit.up.sql); an event's Seq is
-// its commit's first_seq plus its id's offset from the commit's first id.
+// Numbered events in order. Each numbered transaction has one row in
+// session_event_commits with the range of numbers its events take
+// (migrations/000004_events_per_commit.up.sql), written by the numbering
+// that follows its commit (000007); an event's Seq is its commit's
+// first_seq plus its id's offset from the commit's first id.
 // In these statements $1 is the position to read after and the last
 // parameter the limit.
 const (
@@ -135,10 +137,48 @@ func (s *Store) ClientsEventsAfter(ctx context.Context, clients []string, after 
 	return events, read, last, nil
 }
 
+// NumberEvents numbers the events of every transaction that committed
+// and is not numbered yet, and returns how many transactions it numbered
+// (migrations/000007_events_sequencer.up.sql). Any number of replicas may
+// call it at once: numberings take turns on an advisory lock, each one
+// short transaction however many commits it numbers. When it numbered
+// any, every replica's listener is notified.
+//
+// On a database not migrated to 000007 yet (or migrated back down) the
+// function does not exist and every commit numbers itself: nothing to do,
+// so this binary runs on it during a rolling upgrade or a rollback.
+func (s *Store) NumberEvents(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT session_events_number()`).Scan(&n)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42883" { // undefined_function
+		return 0, nil
+	}
+	return n, mapError(err)
+}
+
+// OnEventsCommitted sets fn to be called after each transaction of InTx
+// that wrote events has committed (nil: none), so the process that made
+// a commit can have it numbered at once instead of at the next tick. fn
+// must not block: it runs on the request's path.
+func (s *Store) OnEventsCommitted(fn func()) {
+	if fn == nil {
+		s.eventsCommitted.Store(nil)
+		return
+	}
+	s.eventsCommitted.Store(&fn)
+}
+
 // LatestEventSeq returns the highest number a committed event has, or
 // its commit has reserved, 0 when there is none: every event committed
-// later has a higher Seq.
+// before the call has at most this Seq, every event committed later a
+// higher one. It numbers what has committed first, so that "from now
+// on" (a stream opened without Last-Event-ID) does not include an event
+// committed before the call.
 func (s *Store) LatestEventSeq(ctx context.Context) (int64, error) {
+	if _, err := s.NumberEvents(ctx); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err := s.pool.QueryRow(ctx, latestEventSeq).Scan(&seq)
 	return seq, mapError(err)

@@ -43,11 +43,27 @@ func insertEvent(t *testing.T, ctx context.Context, tx pgx.Tx, n string) int64 {
 	return id
 }
 
-// commitSeq is the Seq of the committed event with the given id.
-func commitSeq(t *testing.T, ctx context.Context, q interface {
+// querier is a connection or a pool.
+type querier interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, id int64) int64 {
+}
+
+// numberEvents runs a numbering, as a Hub does after a commit, and
+// returns how many commits it numbered.
+func numberEvents(t *testing.T, ctx context.Context, q querier) int {
 	t.Helper()
+	var n int
+	if err := q.QueryRow(ctx, `SELECT session_events_number()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// commitSeq numbers what has committed and returns the Seq of the
+// committed event with the given id.
+func commitSeq(t *testing.T, ctx context.Context, q querier, id int64) int64 {
+	t.Helper()
+	numberEvents(t, ctx, q)
 	var seq int64
 	if err := q.QueryRow(ctx, `SELECT c.first_seq + (e.id - c.first_id) FROM session_events e
 		JOIN session_event_commits c ON c.txn = e.txn WHERE e.id = $1`, id).Scan(&seq); err != nil {
@@ -91,10 +107,11 @@ func commitEvents(t *testing.T, ctx context.Context, db interface {
 	return ids
 }
 
-// committedSessions reads every committed event, checks that their Seqs
-// increase, and returns their session IDs in that order.
+// committedSessions numbers and reads every committed event, checks that
+// their Seqs increase, and returns their session IDs in that order.
 func committedSessions(t *testing.T, ctx context.Context, store *db.Store) []string {
 	t.Helper()
+	numberEvents(t, ctx, store.Pool())
 	events, err := store.EventsAfter(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +191,9 @@ func TestReaderFollowingCommitSeqMissesNothing(t *testing.T) {
 			finished = true
 		default:
 		}
+		if _, err := store.NumberEvents(ctx); err != nil {
+			t.Fatal(err)
+		}
 		batch, err := store.EventsAfter(ctx, cursor, 100)
 		if err != nil {
 			t.Fatal(err)
@@ -231,6 +251,7 @@ func TestCommitNumbersOnlyItsOwnRows(t *testing.T) {
 	if read < commits || read > 4*commits {
 		t.Fatalf("%d commits read %d entries of the per-transaction index; want about two each (at least %d, at most %d)", commits, read, commits, 4*commits)
 	}
+	numberEvents(t, ctx, conn)
 	var orphans, commitRows int
 	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM session_events e WHERE NOT EXISTS
 			(SELECT 1 FROM session_event_commits c WHERE c.txn = e.txn)), (SELECT count(*) FROM session_event_commits)`).
@@ -255,6 +276,7 @@ func TestOneCommitNumbersAllItsEvents(t *testing.T) {
 	}
 	big := commitEvents(t, ctx, pool, names...)
 	after := commitEvents(t, ctx, pool, "after")
+	numberEvents(t, ctx, pool)
 	var commits int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM session_event_commits`).Scan(&commits); err != nil || commits != 3 {
 		t.Fatalf("%d commit rows (%v); want 3", commits, err)
@@ -361,6 +383,7 @@ func TestClientsEventsAfter(t *testing.T) {
 	for _, n := range []string{"a1", "b1", "a2", "c1"} {
 		commitEvents(t, ctx, store.Pool(), n)
 	}
+	numberEvents(t, ctx, store.Pool())
 	all, err := store.EventsAfter(ctx, 0, 10)
 	if err != nil || len(all) != 4 {
 		t.Fatalf("EventsAfter: %d events, %v", len(all), err)
@@ -440,6 +463,7 @@ func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 		t.Fatal(err)
 	}
 	commitEvents(t, ctx, conn, "new")
+	numberEvents(t, ctx, conn)
 	store, err := db.Open(ctx, url, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -509,10 +533,12 @@ func TestClientEventsAfterFindsLowerIDsCommittedLater(t *testing.T) {
 	if err := other.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	seenSeq := commitSeq(t, ctx, pool, seen) // as a reader that read it then
 	if err := long.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	events, _, _, err := store.ClientsEventsAfter(ctx, []string{"client_late"}, commitSeq(t, ctx, pool, seen), 10)
+	numberEvents(t, ctx, pool)
+	events, _, _, err := store.ClientsEventsAfter(ctx, []string{"client_late"}, seenSeq, 10)
 	if err != nil || len(events) != 1 || events[0].Session.ID != "sess_late" {
 		t.Fatalf("ClientsEventsAfter: %+v, %v; want the late commit's event", events, err)
 	}

@@ -33,9 +33,12 @@ const (
 // auditColumns are the columns every audit row is written with, and
 // snapshot the session object its event carries, built from the row the
 // same statement has just written (a session's terminal row is what it
-// still is at commit). The commit only numbers the transaction's events,
-// with one row for all of them
-// (migrations/000004_events_per_commit.up.sql).
+// still is at commit). The commit only records that the transaction's
+// events exist; a numbering after it gives them their order
+// (migrations/000007_events_sequencer.up.sql), which relies on every
+// transaction here taking its row locks before it writes its first audit
+// row, and on each statement below writing its audit rows after its
+// UPDATE has locked every row it changes. Keep it so.
 const (
 	auditColumns = `session_id, old_status, new_status, at, actor, client_id, session`
 	snapshot     = `jsonb_build_object('id', id, 'user_id', user_id, 'client_id', client_id, 'status', status,
@@ -249,11 +252,13 @@ func (t txStore) ListSessions(ctx context.Context, f sessions.ListFilter) ([]ses
 }
 
 func (t txStore) InsertSession(ctx context.Context, s sessions.Session, h sessions.TokenHash, actor string) error {
+	t.tx.wroteEvents = true
 	_, err := t.tx.Exec(ctx, insertSession(""), sessionInsertArgs(s, h, actor)...)
 	return err
 }
 
 func (t txStore) InsertSessionOnNewClient(ctx context.Context, s sessions.Session, h sessions.TokenHash, actor string) error {
+	t.tx.wroteEvents = true
 	// The client's row comes first: the session's foreign key is checked
 	// at the end of the statement, when both exist.
 	_, err := t.tx.Exec(ctx, insertSession(`client AS (INSERT INTO clients (id, created_at) VALUES ($4, $5)), `),
@@ -290,6 +295,7 @@ func endAndAudit(update string, actorArg int) string {
 }
 
 func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessions.Ending) ([]sessions.Session, error) {
+	t.tx.wroteEvents = true
 	w := where{args: []any{e.OwnClientID, string(e.Status), e.At}}
 	w.addSelector(sel)
 	touch := ""
@@ -320,6 +326,7 @@ func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessi
 }
 
 func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e sessions.Ending) ([]sessions.Session, error) {
+	t.tx.wroteEvents = true
 	update := `UPDATE sessions SET status = $2, ended_at = $3
 		WHERE status = 'active' AND id IN (
 			SELECT id FROM sessions WHERE user_id = $1 AND status = 'active'
@@ -328,6 +335,7 @@ func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e s
 }
 
 func (t txStore) ExpireSessions(ctx context.Context, sel sessions.Selector, e sessions.Expiry, limit int) (int, error) {
+	t.tx.wroteEvents = true
 	var w where
 	w.addSelector(sel)
 	endedAt, past, now := w.expiryTerms(e)

@@ -1242,6 +1242,9 @@ func TestEventsCarryTheSessionAsCommitted(t *testing.T) {
 		VALUES ($1, 'active', 'revoked', now(), 'test')`, ended.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.NumberEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
 	evs, err := s.EventsAfter(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -1583,5 +1586,67 @@ func wantLocksWhileHeld(t *testing.T, s *db.Store, lock func(tx sessions.Tx) err
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOnEventsCommitted: the function is called after a transaction that
+// wrote events commits (including one whose last statement travelled
+// with its COMMIT), not after one that wrote none, nor after one that
+// rolled back.
+func TestOnEventsCommitted(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	var calls atomic.Int32
+	s.OnEventsCommitted(func() { calls.Add(1) })
+	c := mustClient(t, s) // no events
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d calls after a transaction without events", n)
+	}
+	sess := mustSession(t, s, "alice", c, t0)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls after a sign-in; want 1", n)
+	}
+	inTx(t, s, func(tx sessions.Tx) error {
+		tx.CommitAfterNext()
+		_, err := tx.EndSessions(ctx, sessions.Selector{SessionID: sess.ID}, sessions.Ending{Status: sessions.StatusRevoked, At: t0, Actor: apiActor})
+		return err
+	})
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d calls after an ending sent with its COMMIT; want 2", n)
+	}
+	failed := errors.New("changed my mind")
+	err := s.InTx(ctx, func(tx sessions.Tx) error {
+		if err := tx.InsertSession(ctx, newSession("bob", c, t0), sessions.HashToken("st_x"), apiActor); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) || calls.Load() != 2 {
+		t.Fatalf("rolled back: %v, %d calls; want the error and still 2", err, calls.Load())
+	}
+	s.OnEventsCommitted(nil)
+	mustSession(t, s, "carol", c, t0)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d calls after OnEventsCommitted(nil); want 2", n)
+	}
+}
+
+// TestLatestEventSeqCoversWhatCommittedBefore: an event committed and not
+// yet numbered is at or below LatestEventSeq, so "from now on" leaves it
+// out.
+func TestLatestEventSeqCoversWhatCommittedBefore(t *testing.T) {
+	t.Parallel()
+	s := pgtest.NewStore(t)
+	c := mustClient(t, s)
+	mustSession(t, s, "alice", c, t0)
+	latest, err := s.LatestEventSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NumberEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := s.EventsAfter(ctx, latest, 10); err != nil || len(evs) != 0 {
+		t.Fatalf("events after LatestEventSeq %d: %+v, %v; want none", latest, evs, err)
 	}
 }

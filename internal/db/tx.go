@@ -28,6 +28,8 @@ type pipelinedTx struct {
 	// succeeded.
 	commitAfterNext bool
 	committed       bool
+	// wroteEvents: a statement that writes session_events was sent.
+	wroteEvents bool
 }
 
 var errAfterCommit = errors.New("db: a statement after the transaction's last one")
@@ -151,6 +153,7 @@ func (t *pipelinedTx) Commit(ctx context.Context) error {
 	if err == nil && tag.String() == "ROLLBACK" {
 		return pgx.ErrTxCommitRollback
 	}
+	t.committed = err == nil
 	return err
 }
 

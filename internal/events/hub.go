@@ -3,12 +3,18 @@
 // GET /session/events, through a Hub, and to backends, through webhooks.
 //
 // Every replica runs one Hub: one connection LISTENs for the
-// notification every commit of an event sends, and on each the Hub reads
-// the new rows, in commit order, and fans them out in process to the
+// notification every numbering of new events sends, and on each the Hub
+// reads the new rows, in order, and fans them out in process to the
 // streams of the clients they concern. The rows are the truth, the
 // notifications only wake-ups: a lost notification (the listening
 // connection dropped) costs latency, never an event, because the Hub then
 // polls and reads from where it was.
+//
+// Events are numbered after their commit, not at it (see
+// migrations/000007_events_sequencer.up.sql): every Hub also runs the
+// numbering, after each event-writing commit of its own process
+// (Committed) and on a tick, for commits no process told it of. No
+// replica leads: numberings take turns on a lock in Postgres.
 package events
 
 import (
@@ -39,7 +45,14 @@ type Log interface {
 	ClientsEventsAfter(ctx context.Context, clients []string, after int64, limit int) (events []sessions.Event, read int, last int64, err error)
 }
 
-// Listener waits for the notification of a commit.
+// Sequencer numbers committed events (internal/db's Store implements it).
+type Sequencer interface {
+	// NumberEvents numbers every committed, unnumbered transaction's
+	// events and returns how many transactions it numbered.
+	NumberEvents(ctx context.Context) (int, error)
+}
+
+// Listener waits for the notification of a numbering.
 type Listener interface {
 	// Wait returns nil on a notification, an error when ctx ends or the
 	// connection fails.
@@ -59,6 +72,12 @@ type Expirer interface {
 // HubConfig is what a Hub needs. Zero durations take the defaults.
 type HubConfig struct {
 	Log Log
+	// Sequencer, if set, is run after Committed and every NumberInterval.
+	Sequencer Sequencer
+	// NumberInterval is how often the Hub numbers events nobody told it
+	// of (default 500 ms): commits of other processes that died before
+	// they could, or of older binaries, within a second.
+	NumberInterval time.Duration
 	// Listen opens the listening connection.
 	Listen func(ctx context.Context) (Listener, error)
 	// Sessions records due expiries.
@@ -131,6 +150,8 @@ type Hub struct {
 	clients map[string]map[*subscription]struct{}
 	watches map[chan struct{}]struct{}
 	stop    chan struct{} // closed by Close
+	// committed is signalled by Committed: a numbering is due.
+	committed chan struct{}
 }
 
 type hubMetrics struct {
@@ -162,14 +183,18 @@ func NewHub(cfg HubConfig) *Hub {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 256
 	}
+	if cfg.NumberInterval <= 0 {
+		cfg.NumberInterval = 500 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	h := &Hub{
-		cfg:     cfg,
-		clients: map[string]map[*subscription]struct{}{},
-		watches: map[chan struct{}]struct{}{},
-		stop:    make(chan struct{}),
+		cfg:       cfg,
+		clients:   map[string]map[*subscription]struct{}{},
+		watches:   map[chan struct{}]struct{}{},
+		stop:      make(chan struct{}),
+		committed: make(chan struct{}, 1),
 		metrics: hubMetrics{
 			open: prometheus.NewGauge(prometheus.GaugeOpts{
 				Name: "sessiond_event_streams_open", Help: "GET /session/events streams open on this replica."}),
@@ -217,6 +242,9 @@ func (h *Hub) Run(ctx context.Context) {
 	var listening sync.Mutex // guards connected
 	connected := false
 	failing := false // reading the table failed last time
+	if h.cfg.Sequencer != nil {
+		go h.number(ctx, wake)
+	}
 	go h.listen(ctx, wake, func(up bool) {
 		listening.Lock()
 		connected = up
@@ -252,6 +280,45 @@ func (h *Hub) Run(ctx context.Context) {
 		case err == nil && failing:
 			h.cfg.Logger.Info("events: reading new events again")
 			failing = false
+		}
+	}
+}
+
+// Committed tells the Hub that this process committed events, so it
+// numbers them now rather than at the next tick. It never blocks: calls
+// while a numbering is due fold into it. internal/db's Store calls it
+// (OnEventsCommitted).
+func (h *Hub) Committed() { signal(h.committed) }
+
+// number runs the Sequencer after each Committed and every
+// NumberInterval, and wakes the reader when it numbered something (the
+// other replicas learn of it from the numbering's NOTIFY). Numbering
+// back to back under load is what batches commits: whatever committed
+// during one numbering is taken by the next.
+func (h *Hub) number(ctx context.Context, wake chan struct{}) {
+	ticker := time.NewTicker(h.cfg.NumberInterval)
+	defer ticker.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.committed:
+		case <-ticker.C:
+		}
+		n, err := h.cfg.Sequencer.NumberEvents(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			// Once per outage; the commits wait in the table, and the next
+			// tick or commit tries again.
+			h.cfg.Logger.Warn("events: numbering new events failed; retrying", "error", err.Error())
+			failing = true
+		case err == nil && failing:
+			h.cfg.Logger.Info("events: numbering new events again")
+			failing = false
+		}
+		if n > 0 {
+			signal(wake)
 		}
 	}
 }

@@ -362,3 +362,84 @@ func TestResumeIsBoundedByTheWindow(t *testing.T) {
 		s.Close()
 	}
 }
+
+// sequencedLog is a memLog whose new events wait, unnumbered, until
+// NumberEvents numbers them, as committed events wait in
+// session_event_pending.
+type sequencedLog struct {
+	memLog
+	pending []string // client IDs
+}
+
+func (l *sequencedLog) commit(clientID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, clientID)
+}
+
+func (l *sequencedLog) NumberEvents(context.Context) (int, error) {
+	l.mu.Lock()
+	pending := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	for _, c := range pending {
+		l.add(c, 1)
+	}
+	return len(pending), nil
+}
+
+// quietListener is a LISTEN connection that never hears anything.
+type quietListener struct{}
+
+func (quietListener) Wait(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+func (quietListener) Close()                         {}
+
+// TestHubNumbersAfterCommitAndOnTick: with no notification and no poll
+// for an hour, an event reaches a stream because the process said it
+// committed (Committed: the Hub numbers at once and reads what it
+// numbered), or, when nobody says so, because of the numbering tick.
+func TestHubNumbersAfterCommitAndOnTick(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		interval  time.Duration
+		committed bool
+	}{
+		{"after Committed", time.Hour, true},
+		{"on the tick", 20 * time.Millisecond, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			log := &sequencedLog{}
+			hub := NewHub(HubConfig{
+				Log:            log,
+				Sequencer:      log,
+				NumberInterval: c.interval,
+				Listen:         func(context.Context) (Listener, error) { return quietListener{}, nil },
+				PollInterval:   time.Hour,
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go hub.Run(ctx)
+			var s *Stream
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+				var err error
+				if s, err = hub.Open(ctx, sessions.Session{ClientID: "c"}, 0, false); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal(err)
+				}
+			}
+			defer s.Close()
+			log.commit("c")
+			if c.committed {
+				hub.Committed()
+			}
+			// The idle bound only catches a hang: an hour's poll is the
+			// only other way the event could arrive.
+			e, err := s.Next(ctx, 10*time.Second)
+			if err != nil || e.Seq != 1 {
+				t.Fatalf("Next: %+v, %v; want the numbered event", e, err)
+			}
+		})
+	}
+}

@@ -180,10 +180,15 @@ export interface paths {
          * @description Streams every event of a session on the caller's client, from
          *     whichever replica committed it, within a second of its commit, as
          *     `event:` (the type: `session.created`, or `session.` and the new
-         *     status), `id:` (a number in commit order) and `data:` (the payload
+         *     status), `id:` (its number) and `data:` (the payload
          *     `{"type", "timestamp", "data": {"session", "old_status", "actor"}}`;
          *     `actor` is `backend` for any API key, `session:` and the acting
-         *     session's ID, or `system`). Opens with `retry: 1000`; a
+         *     session's ID, or `system`). Numbers increase along the stream and
+         *     never leave a gap that is filled later. The events of one session,
+         *     of one client and of one user come in the order their changes
+         *     committed; events of unrelated users are in the order the server
+         *     numbered them, the same for every stream and webhook, not
+         *     necessarily commit order. Opens with `retry: 1000`; a
          *     `: keep-alive` comment follows every 10 s without an event. With
          *     `Last-Event-ID` it first sends every event of the client after that
          *     id, so a reconnecting EventSource misses nothing, if the id is at
