@@ -594,6 +594,7 @@ func TestCatchUpReadsByIndex(t *testing.T) {
 		}
 	}
 	commitEvents(t, ctx, store.Pool(), "mine")
+	numberEvents(t, ctx, store.Pool()) // committed events wait for the sequencer
 
 	check := func(name string, plan []byte) {
 		t.Helper()
