@@ -52,9 +52,13 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 		b.Queue("begin")
 		t.begun = true
 	}
+	last := t.commitAfterNext
+	if last {
+		b.Queue(assignTransactionID)
+	}
 	b.Queue(sql, args...)
 	r := &batchResults{tx: t, cancel: func() {}}
-	if t.commitAfterNext {
+	if last {
 		t.commitAfterNext = false
 		b.Queue("commit")
 		r.commit = true
@@ -63,7 +67,10 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 		ctx, r.cancel = lastStatementContext(ctx)
 	}
 	r.BatchResults = t.conn.SendBatch(ctx, b)
-	if begin {
+	for _, ahead := range []bool{begin, last} {
+		if !ahead {
+			continue
+		}
 		if _, err := r.BatchResults.Exec(); err != nil {
 			r.commit = false // nothing after a failed BEGIN ran
 			_ = r.Close()
@@ -72,6 +79,19 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 	}
 	return r, true, nil
 }
+
+// assignTransactionID goes out ahead of the last statement of every
+// transaction that commits with CommitAfterNext — the sign-ins and
+// sign-outs. It gives the transaction an ID even when the statement
+// changes nothing (a retried sign-out whose first attempt already ended
+// the session), so its COMMIT writes a commit record and waits, like
+// every other, for the synchronous standby. Without it such a COMMIT
+// writes nothing and returns at once: the retry would answer 2xx while
+// the first attempt's ending, committed on the primary alone after its
+// wait was cut short, could still be lost in a failover. The commit
+// record lies after the first attempt's, so once the standby has it, it
+// has both.
+const assignTransactionID = "select pg_current_xact_id()"
 
 func (t *pipelinedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	br, ok, err := t.batch(ctx, sql, args)
