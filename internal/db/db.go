@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond/internal/sessions"
@@ -129,6 +130,45 @@ func configureConn(c *pgconn.Config) {
 		Control: setUserTimeout,
 	}
 	c.DialFunc = d.DialContext
+	// A request's deadline ends a statement by closing the connection,
+	// never by a cancel request (pgx's default, kept on purpose): a
+	// cancel request that reaches a COMMIT waiting for the synchronous
+	// standby makes Postgres stop waiting and report the commit as done,
+	// committed on the primary alone. A closed connection leaves the
+	// COMMIT waiting, and the request answers 503 (outcome unknown).
+	c.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: pc.Conn()}
+	}
+	// A COMMIT whose wait for the standby someone else cut short
+	// (statement_timeout, pg_cancel_backend) succeeds with a WARNING;
+	// the commit paths turn that into an error (see commitWarning).
+	c.OnNotice = func(pc *pgconn.PgConn, n *pgconn.Notice) {
+		if n.SeverityUnlocalized == "WARNING" || (n.SeverityUnlocalized == "" && n.Severity == "WARNING") {
+			pc.CustomData()[warningKey] = n.Message
+		}
+	}
+}
+
+// warningKey is where a connection keeps the last WARNING it received.
+const warningKey = "sessiond.warning"
+
+// clearWarning forgets the connection's last WARNING, before a COMMIT.
+func clearWarning(pc *pgconn.PgConn) { delete(pc.CustomData(), warningKey) }
+
+// commitWarning is the error of a COMMIT that Postgres answered with a
+// WARNING: the one it sends when the wait for the synchronous standby was
+// cancelled ("canceling wait for synchronous replication ...: the
+// transaction has already committed locally, but might not have been
+// replicated"). Nothing else sessiond sends with a COMMIT warns, so any
+// WARNING means the same: committed on the primary, not confirmed by the
+// standby. That is not an answer sessiond may give as success; it is
+// ErrUnavailable, and a retry is safe (it waits for the standby).
+func commitWarning(pc *pgconn.PgConn) error {
+	msg, ok := pc.CustomData()[warningKey].(string)
+	if !ok {
+		return nil
+	}
+	return fmt.Errorf("%w: commit not confirmed by the synchronous standby: %s", sessions.ErrUnavailable, msg)
 }
 
 // Close closes every connection of the pools.

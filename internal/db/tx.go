@@ -66,6 +66,9 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 		// context, for the reason Store.runTx gives for a COMMIT.
 		ctx, r.cancel = lastStatementContext(ctx)
 	}
+	if last {
+		clearWarning(t.conn.Conn().PgConn())
+	}
 	r.BatchResults = t.conn.SendBatch(ctx, b)
 	for _, ahead := range []bool{begin, last} {
 		if !ahead {
@@ -155,6 +158,9 @@ func (r *batchResults) Close() error {
 		}
 	}
 	err = errors.Join(err, r.BatchResults.Close())
+	if r.tx.committed && err == nil {
+		err = commitWarning(r.tx.conn.Conn().PgConn())
+	}
 	r.cancel()
 	return err
 }
@@ -166,10 +172,14 @@ func (t *pipelinedTx) Commit(ctx context.Context) error {
 	if !t.begun {
 		return nil
 	}
+	clearWarning(t.conn.Conn().PgConn())
 	tag, err := t.conn.Exec(ctx, "commit")
 	t.begun = false
 	if err == nil && tag.String() == "ROLLBACK" {
 		return pgx.ErrTxCommitRollback
+	}
+	if err == nil {
+		err = commitWarning(t.conn.Conn().PgConn())
 	}
 	return err
 }
