@@ -54,7 +54,7 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 	}
 	last := t.commitAfterNext
 	if last {
-		b.Queue(assignTransactionID)
+		b.Queue(writeCommitRecord)
 	}
 	b.Queue(sql, args...)
 	r := &batchResults{tx: t, cancel: func() {}}
@@ -83,18 +83,20 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 	return r, true, nil
 }
 
-// assignTransactionID goes out ahead of the last statement of every
+// writeCommitRecord goes out ahead of the last statement of every
 // transaction that commits with CommitAfterNext — the sign-ins and
-// sign-outs. It gives the transaction an ID even when the statement
-// changes nothing (a retried sign-out whose first attempt already ended
-// the session), so its COMMIT writes a commit record and waits, like
-// every other, for the synchronous standby. Without it such a COMMIT
-// writes nothing and returns at once: the retry would answer 2xx while
-// the first attempt's ending, committed on the primary alone after its
-// wait was cut short, could still be lost in a failover. The commit
-// record lies after the first attempt's, so once the standby has it, it
-// has both.
-const assignTransactionID = "select pg_current_xact_id()"
+// sign-outs. It writes a transactional WAL record (a logical message,
+// prefix "sessiond", empty: no privilege needed, nothing else to clean
+// up), so the transaction has written WAL even when its statement changes
+// nothing (a retried sign-out whose first attempt already ended the
+// session), and its COMMIT therefore waits, like every other, for the
+// synchronous standby. Postgres lets a COMMIT of a transaction that wrote
+// no WAL return at once, even one with a transaction ID: the retry would
+// answer 2xx while the first attempt's ending, committed on the primary
+// alone after its wait was cut short, could still be lost in a failover.
+// The retry's commit record lies after the first attempt's, so once the
+// standby has it, it has both.
+const writeCommitRecord = "select pg_logical_emit_message(true, 'sessiond', '')"
 
 func (t *pipelinedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	br, ok, err := t.batch(ctx, sql, args)
