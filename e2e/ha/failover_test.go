@@ -293,6 +293,9 @@ func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks
 	defer stopLoad()
 
 	time.Sleep(3 * time.Second)
+	if err := cluster.WaitReplicating(ctx, hangBound); err != nil {
+		t.Fatal(err)
+	}
 	walsenders, err := cluster.WalsenderPIDs(ctx, oldPrimary)
 	if err != nil {
 		t.Fatal(err)
@@ -543,8 +546,9 @@ func goCall(s *sessiond, method, path, credential string, body any) *pending {
 }
 
 // load is the traffic of the failover: each round signs a session in
-// through one replica, verifies it through the other and, every other
-// round, signs it out.
+// through one replica and verifies it through the other; every other
+// session is put aside to be signed out some 20 rounds later, so that
+// the sign-outs around the kill end sessions created well before it.
 type load struct {
 	replicas []*sessiond
 	mu       sync.Mutex
@@ -552,13 +556,16 @@ type load struct {
 	rounds   atomic.Int64
 }
 
+// signOutDelay is how many of a worker's sessions wait to be signed out.
+const signOutDelay = 20
+
 type call struct {
 	op           string // sign-in, verify, sign-out
 	start, end   time.Time
 	status       int
 	err          error
 	token        string
-	signOutTried bool
+	signOutLater bool
 	acknowledged bool
 }
 
@@ -569,6 +576,7 @@ func (l *load) record(c call) {
 }
 
 func (l *load) work(w int, stop <-chan struct{}) {
+	var queue []string
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
@@ -579,21 +587,27 @@ func (l *load) work(w int, stop <-chan struct{}) {
 		in, out := l.replicas[(w+i)%2], l.replicas[(w+i+1)%2]
 		start := time.Now()
 		si, st, err := in.signIn(fmt.Sprintf("user-load-%d", n))
+		later := n%2 == 0 && st == http.StatusCreated
 		l.record(call{op: "sign-in", start: start, end: time.Now(), status: st, err: err, token: si.token,
-			acknowledged: st == http.StatusCreated, signOutTried: n%2 == 0 && st == http.StatusCreated})
+			acknowledged: st == http.StatusCreated, signOutLater: later})
 		if st != http.StatusCreated {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
+		if later {
+			queue = append(queue, si.token)
+		}
 		start = time.Now()
 		st, _, err = out.do(http.MethodGet, "/session", si.token, nil)
 		l.record(call{op: "verify", start: start, end: time.Now(), status: st, err: err, token: si.token})
-		if n%2 != 0 {
+		if len(queue) <= signOutDelay {
 			continue
 		}
+		token := queue[0]
+		queue = queue[1:]
 		start = time.Now()
-		st, _, err = in.do(http.MethodDelete, "/session", si.token, nil)
-		l.record(call{op: "sign-out", start: start, end: time.Now(), status: st, err: err, token: si.token,
+		st, _, err = in.do(http.MethodDelete, "/session", token, nil)
+		l.record(call{op: "sign-out", start: start, end: time.Now(), status: st, err: err, token: token,
 			acknowledged: st == http.StatusOK})
 	}
 }
@@ -627,7 +641,7 @@ func (l *load) figures(killedAt time.Time) figures {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var f figures
-	signOutTried := map[string]bool{}
+	signOutLater := map[string]bool{}
 	for _, c := range l.calls {
 		f.answers++
 		switch {
@@ -640,15 +654,15 @@ func (l *load) figures(killedAt time.Time) figures {
 		case c.status != want[c.op]:
 			f.unexpected = append(f.unexpected, fmt.Sprintf("%s answered %d at kill%+v", c.op, c.status, c.start.Sub(killedAt).Round(time.Millisecond)))
 		}
-		if c.op == "sign-in" && c.signOutTried {
-			signOutTried[c.token] = true
+		if c.op == "sign-in" && c.signOutLater {
+			signOutLater[c.token] = true
 		}
 		if c.op == "sign-out" && c.acknowledged {
 			f.signedOut = append(f.signedOut, c.token)
 		}
 	}
 	for _, c := range l.calls {
-		if c.op == "sign-in" && c.acknowledged && !signOutTried[c.token] {
+		if c.op == "sign-in" && c.acknowledged && !signOutLater[c.token] {
 			f.live = append(f.live, c.token)
 		}
 	}
