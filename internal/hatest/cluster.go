@@ -49,6 +49,10 @@ type Config struct {
 	Synchronous bool
 	// Database is created on the primary once the pair is up.
 	Database string
+	// Fsync turns fsync and full_page_writes on, as in production; off,
+	// the default, the tests spare the shared machine's disk (a process
+	// kill, unlike a power loss, loses nothing either way).
+	Fsync bool
 }
 
 // Node is one Patroni node and its Postgres.
@@ -219,8 +223,8 @@ bootstrap:
         max_wal_senders: 5
         max_replication_slots: 5
         shared_buffers: 32MB
-        fsync: "off"
-        full_page_writes: "off"
+        fsync: "%[12]s"
+        full_page_writes: "%[12]s"
   initdb:
     - encoding: UTF8
     - auth-host: md5
@@ -249,7 +253,7 @@ tags:
   noloadbalance: false
   clonefrom: false
   nosync: false
-`, n.Name, n.APIPort, c.etcdPort, TTL, LoopWait, RetryTimeout, c.cfg.Synchronous, n.PGPort, n.DataDir, BinDir, n.dir)
+`, n.Name, n.APIPort, c.etcdPort, TTL, LoopWait, RetryTimeout, c.cfg.Synchronous, n.PGPort, n.DataDir, BinDir, n.dir, onOff(c.cfg.Fsync))
 }
 
 func (c *Cluster) startNode(n *Node) error {
@@ -558,6 +562,13 @@ func (c *Cluster) Close() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 func freePorts(n int) ([]int, error) {

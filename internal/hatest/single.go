@@ -14,8 +14,8 @@ import (
 )
 
 // Single is one plain Postgres 15 with the settings of the pair's nodes
-// (fsync off, the same buffers), for measurements side by side with
-// the pair.
+// (the same buffers and connections, fsync as asked), for measurements
+// side by side with the pair.
 type Single struct {
 	Port int
 	dir  string
@@ -24,8 +24,9 @@ type Single struct {
 }
 
 // StartSingle initialises and starts a Postgres as the postgres user on
-// a port of its own and creates database. Close it when done.
-func StartSingle(ctx context.Context, database string) (*Single, error) {
+// a port of its own and creates database; fsync as Config.Fsync. Close
+// it when done.
+func StartSingle(ctx context.Context, database string, fsync bool) (*Single, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("hatest: must run as root (Postgres runs as the postgres user)")
 	}
@@ -56,7 +57,7 @@ func StartSingle(ctx context.Context, database string) (*Single, error) {
 		s.Close()
 		return nil, err
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB", s.Port, dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=%[3]s -c full_page_writes=%[3]s -c max_connections=200 -c shared_buffers=32MB", s.Port, dir, onOff(fsync))
 	if err := s.run(filepath.Join(BinDir, "pg_ctl"), "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
 		s.Close()
 		return nil, err
