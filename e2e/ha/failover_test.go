@@ -384,6 +384,9 @@ func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks
 	if fig.internal > 0 {
 		t.Errorf("%d answers were 500", fig.internal)
 	}
+	if n := badUnavailable.Load(); n > 0 {
+		t.Errorf("%d answers were 503 without Retry-After or without the code unavailable", n)
+	}
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged sign-outs lost in the failover", lost, len(fig.signedOut))
 	}
@@ -497,8 +500,16 @@ func (s *sessiond) do(method, path, credential string, body any) (int, []byte, e
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusServiceUnavailable &&
+		(resp.Header.Get("Retry-After") == "" || !bytes.Contains(b, []byte(`"code":"unavailable"`))) {
+		badUnavailable.Add(1)
+	}
 	return resp.StatusCode, b, err
 }
+
+// badUnavailable counts 503 answers without Retry-After or whose problem
+// is not "unavailable".
+var badUnavailable atomic.Int64
 
 type signedIn struct{ id, token string }
 
