@@ -65,17 +65,16 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 		// The statement and its COMMIT are not cut off by the request's
 		// context, for the reason Store.runTx gives for a COMMIT.
 		ctx, r.cancel = lastStatementContext(ctx)
-	}
-	if last {
 		clearWarning(t.conn.Conn().PgConn())
 	}
 	r.BatchResults = t.conn.SendBatch(ctx, b)
+	// Read the answers that go before sql's: BEGIN's, writeCommitRecord's.
 	for _, ahead := range []bool{begin, last} {
 		if !ahead {
 			continue
 		}
 		if _, err := r.BatchResults.Exec(); err != nil {
-			r.commit = false // nothing after a failed BEGIN ran
+			r.commit = false // nothing after a failed statement ran
 			_ = r.Close()
 			return nil, true, err
 		}
