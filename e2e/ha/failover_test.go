@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -307,6 +308,10 @@ func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks
 	killedAt := time.Now()
 	if err := oldPrimary.Kill(); err != nil {
 		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", oldPrimary.PGPort), time.Second); err == nil {
+		c.Close()
+		t.Fatalf("the killed primary's Postgres still accepts connections")
 	}
 	t.Logf("killed %s (Patroni and its postmaster tree) after a 1 s replication stall", oldPrimary.Name)
 

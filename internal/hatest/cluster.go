@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -461,12 +462,20 @@ func Signal(pids []int, sig syscall.Signal) error {
 // postmaster (not Patroni's child: it is found by the pid in the data
 // directory's postmaster.pid) and to every process of the postmaster's
 // tree, at once.
+//
+// The postmaster's pid is taken only while its command line still names
+// this node's data directory, so a stale postmaster.pid (the postmaster
+// already dead, its pid reused) never leads to another process.
 func (n *Node) Kill() error {
 	pids := []int{}
 	if n.patroni != nil && n.patroni.Process != nil {
-		pids = append(pids, n.patroni.Process.Pid)
+		select {
+		case <-n.exited:
+		default:
+			pids = append(pids, n.patroni.Process.Pid)
+		}
 	}
-	if pm, err := n.PostmasterPID(); err == nil {
+	if pm, err := n.PostmasterPID(); err == nil && n.isPostmaster(pm) {
 		pids = append(pids, pm)
 		pids = append(pids, descendants(pm)...)
 	}
@@ -492,6 +501,17 @@ func (n *Node) PostmasterPID() (int, error) {
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strconv.Atoi(strings.TrimSpace(line))
+}
+
+// isPostmaster reports whether pid runs Postgres on this node's data
+// directory.
+func (n *Node) isPostmaster(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(string(b), "\x00")
+	return len(args) > 0 && strings.HasSuffix(args[0], "postgres") && slices.Contains(args, n.DataDir)
 }
 
 // descendants returns every process below pid, from /proc.
