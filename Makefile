@@ -22,7 +22,7 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit fuzz up down smoke images vet bench floors demo demo-e2e js-test js-server-test examples-e2e
+.PHONY: test unit fuzz up down up-ha down-ha smoke images vet bench bench-ha floors demo demo-e2e js-test js-server-test examples-e2e
 
 ## up: sessiond and Postgres with Docker Compose on http://localhost:8080
 up:
@@ -31,6 +31,15 @@ up:
 ## down: stop them (make down ARGS=-v also removes the database volume)
 down:
 	scripts/compose.sh down $(ARGS)
+
+## up-ha: the HA stack: etcd, a Patroni-managed Postgres 15 pair
+## (synchronous mode) and two sessiond replicas on :8080 and :8081
+up-ha:
+	scripts/compose.sh up-ha
+
+## down-ha: stop it (make down-ha ARGS=-v also removes its volumes)
+down-ha:
+	scripts/compose.sh down-ha $(ARGS)
 
 ## smoke: compose up, sign-in/sign-out through port 8080, down -v
 smoke:
@@ -74,6 +83,12 @@ test: images
 ## Flags through ARGS, e.g. make bench ARGS="-sessions 1000000 -json out.json"
 bench: images
 	eval "$$(scripts/ensure-images.sh)"; go run ./cmd/sessiond-bench $(ARGS)
+
+## bench-ha: sign-in and sign-out on one Postgres and on a Patroni pair in
+## synchronous mode, side by side (BENCHMARKS.md); needs root and the
+## Debian packages patroni, etcd-server, postgresql-15
+bench-ha:
+	go run ./cmd/sessiond-ha-bench $(ARGS)
 
 ## floors: what Postgres alone costs for sign-in, sign-out and sign out
 ## everywhere, sessiond's guarantees added back one at a time (pgbench, psql)

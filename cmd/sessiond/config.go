@@ -19,6 +19,7 @@ import (
 // one stops the process with a message that names it.
 type config struct {
 	DatabaseURL            string
+	DirectDatabaseURL      string
 	Addr                   string
 	APIKeys                []string
 	Mode                   sessions.Mode
@@ -62,7 +63,8 @@ type setting struct {
 
 func settings() []*setting {
 	return []*setting{
-		{"database-url", "SESSIOND_DATABASE_URL", "postgres://postgres:postgres@localhost:5432/sessiond?sslmode=disable", "Postgres URL", nil},
+		{"database-url", "SESSIOND_DATABASE_URL", "postgres://postgres:postgres@localhost:5432/sessiond?sslmode=disable", "Postgres URL; several hosts with target_session_attrs=read-write follow a failover (see README, Production)", nil},
+		{"direct-database-url", "SESSIOND_DIRECT_DATABASE_URL", "", "Postgres URL for migrations, the events LISTEN and the webhook leases when SESSIOND_DATABASE_URL is a PgBouncer in transaction mode; empty: SESSIOND_DATABASE_URL", nil},
 		{"addr", "SESSIOND_ADDR", ":8080", "address to listen on", nil},
 		{"api-keys", "SESSIOND_API_KEYS", "", "comma-separated backend API keys (sk_...); none: backend endpoints answer 401", nil},
 		{"session-mode", "SESSIOND_SESSION_MODE", "single", "single or multi", nil},
@@ -170,6 +172,10 @@ Settings (flag, or environment variable):
 	}
 
 	c.DatabaseURL = get("SESSIOND_DATABASE_URL")
+	c.DirectDatabaseURL = get("SESSIOND_DIRECT_DATABASE_URL")
+	if c.DirectDatabaseURL == "" {
+		c.DirectDatabaseURL = c.DatabaseURL
+	}
 	c.Addr = get("SESSIOND_ADDR")
 	c.APIKeys = list(get("SESSIOND_API_KEYS"))
 	switch m := sessions.Mode(get("SESSIOND_SESSION_MODE")); m {

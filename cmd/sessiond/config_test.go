@@ -56,3 +56,18 @@ func TestStreamSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestDirectDatabaseURLDefaultsToTheDatabaseURL(t *testing.T) {
+	env := map[string]string{"SESSIOND_DATABASE_URL": "postgres://u:p@bouncer:6432/s?default_query_exec_mode=cache_describe"}
+	c, _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DirectDatabaseURL != env["SESSIOND_DATABASE_URL"] {
+		t.Errorf("direct URL %q, want the database URL", c.DirectDatabaseURL)
+	}
+	env["SESSIOND_DIRECT_DATABASE_URL"] = "postgres://u:p@pg1:5432,pg2:5432/s?target_session_attrs=read-write"
+	if c, _, err = parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err != nil || c.DirectDatabaseURL != env["SESSIOND_DIRECT_DATABASE_URL"] {
+		t.Errorf("direct URL %q %v, want %q", c.DirectDatabaseURL, err, env["SESSIOND_DIRECT_DATABASE_URL"])
+	}
+}

@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 	started := time.Now()
 	// The pool connects lazily, so everything below up to the migrations
 	// checks settings without touching the database.
-	store, err := db.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
+	store, err := db.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns), db.WithDirectURL(cfg.DirectDatabaseURL))
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,10 @@ func serve(ctx context.Context, cfg config, logger, accessLogger *slog.Logger) e
 		logger.Warn("no API key configured: backend endpoints answer 401 (set SESSIOND_API_KEYS)")
 	}
 	if cfg.AutoMigrate {
-		if err := migrateUp(ctx, cfg.DatabaseURL, logger); err != nil {
+		// Over the direct URL: golang-migrate's advisory lock and its
+		// multi-statement migrations need a session of their own, which a
+		// PgBouncer in transaction mode does not give.
+		if err := migrateUp(ctx, cfg.DirectDatabaseURL, logger); err != nil {
 			return err
 		}
 	}
@@ -249,7 +252,7 @@ func migrateUp(ctx context.Context, url string, logger *slog.Logger) error {
 }
 
 func migrateCommand(cfg config, args []string, stdout io.Writer) error {
-	m, err := db.NewMigrator(cfg.DatabaseURL)
+	m, err := db.NewMigrator(cfg.DirectDatabaseURL)
 	if err != nil {
 		return err
 	}

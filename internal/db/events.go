@@ -203,11 +203,12 @@ func (s *Store) OldestEventAfter(ctx context.Context, after int64) (time.Time, b
 	return at, err == nil, mapError(err)
 }
 
-// dedicatedConn opens a connection outside the pool, with the pool's
-// settings and the given application_name, so operators (and tests) can
-// tell it apart in pg_stat_activity.
+// dedicatedConn opens a connection outside the pool, to the direct URL
+// (WithDirectURL; the pool's URL by default), with the given
+// application_name, so operators (and tests) can tell it apart in
+// pg_stat_activity.
 func (s *Store) dedicatedConn(ctx context.Context, appName string) (*pgx.Conn, error) {
-	cfg := s.pool.Config().ConnConfig.Copy()
+	cfg := s.direct.Copy()
 	cfg.RuntimeParams["application_name"] = appName
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	return conn, mapError(err)

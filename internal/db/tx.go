@@ -54,26 +54,50 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 		b.Queue("begin")
 		t.begun = true
 	}
+	last := t.commitAfterNext
+	if last {
+		b.Queue(writeCommitRecord)
+	}
 	b.Queue(sql, args...)
 	r := &batchResults{tx: t, cancel: func() {}}
-	if t.commitAfterNext {
+	if last {
 		t.commitAfterNext = false
 		b.Queue("commit")
 		r.commit = true
 		// The statement and its COMMIT are not cut off by the request's
 		// context, for the reason Store.runTx gives for a COMMIT.
 		ctx, r.cancel = lastStatementContext(ctx)
+		clearWarning(t.conn.Conn().PgConn())
 	}
 	r.BatchResults = t.conn.SendBatch(ctx, b)
-	if begin {
+	// Read the answers that go before sql's: BEGIN's, writeCommitRecord's.
+	for _, ahead := range []bool{begin, last} {
+		if !ahead {
+			continue
+		}
 		if _, err := r.BatchResults.Exec(); err != nil {
-			r.commit = false // nothing after a failed BEGIN ran
+			r.commit = false // nothing after a failed statement ran
 			_ = r.Close()
 			return nil, true, err
 		}
 	}
 	return r, true, nil
 }
+
+// writeCommitRecord goes out ahead of the last statement of every
+// transaction that commits with CommitAfterNext — the sign-ins and
+// sign-outs. It writes a transactional WAL record (a logical message,
+// prefix "sessiond", empty: no privilege needed, nothing else to clean
+// up), so the transaction has written WAL even when its statement changes
+// nothing (a retried sign-out whose first attempt already ended the
+// session), and its COMMIT therefore waits, like every other, for the
+// synchronous standby. Postgres lets a COMMIT of a transaction that wrote
+// no WAL return at once, even one with a transaction ID: the retry would
+// answer 2xx while the first attempt's ending, committed on the primary
+// alone after its wait was cut short, could still be lost in a failover.
+// The retry's commit record lies after the first attempt's, so once the
+// standby has it, it has both.
+const writeCommitRecord = "select pg_logical_emit_message(true, 'sessiond', '')"
 
 func (t *pipelinedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	br, ok, err := t.batch(ctx, sql, args)
@@ -137,6 +161,9 @@ func (r *batchResults) Close() error {
 		}
 	}
 	err = errors.Join(err, r.BatchResults.Close())
+	if r.tx.committed && err == nil {
+		err = commitWarning(r.tx.conn.Conn().PgConn())
+	}
 	r.cancel()
 	return err
 }
@@ -148,10 +175,14 @@ func (t *pipelinedTx) Commit(ctx context.Context) error {
 	if !t.begun {
 		return nil
 	}
+	clearWarning(t.conn.Conn().PgConn())
 	tag, err := t.conn.Exec(ctx, "commit")
 	t.begun = false
 	if err == nil && tag.String() == "ROLLBACK" {
 		return pgx.ErrTxCommitRollback
+	}
+	if err == nil {
+		err = commitWarning(t.conn.Conn().PgConn())
 	}
 	t.committed = err == nil
 	return err
