@@ -18,7 +18,8 @@ import (
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-// handlers parse a request, call one service method and write its answer.
+// handlers parse a request, call the service for the operation (and, for
+// a browser, for the cookies that follow from it) and write its answer.
 // Rules live in the service, never here.
 type handlers struct {
 	svc     *sessions.Service

@@ -101,7 +101,8 @@ func (r *results) phase(name string) *phaseResult {
 	return nil
 }
 
-// evaluate computes the ratio and checks each target of the issue.
+// evaluate computes the ratio and checks each target (BENCHMARKS.md,
+// "Targets").
 func (r *results) evaluate() {
 	met := func(ok bool) *bool { return &ok }
 	if r.rawRPS > 0 && r.getRPS > 0 {

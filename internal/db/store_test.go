@@ -1068,8 +1068,8 @@ func TestRefusalsLookTheSame(t *testing.T) {
 	}
 }
 
-// LockSession holds a share lock: an ending of that session waits until
-// the transaction that holds it ends.
+// LockSession takes the lock an UPDATE takes (FOR NO KEY UPDATE): an
+// ending of that session waits until the transaction that holds it ends.
 func TestLockSessionHoldsOffEndings(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewStore(t)
@@ -1095,7 +1095,7 @@ func TestLockSessionHoldsOffEndings(t *testing.T) {
 	}()
 	select {
 	case <-ended:
-		t.Fatal("the session ended while another transaction held its share lock")
+		t.Fatal("the session ended while another transaction held its lock")
 	case <-time.After(300 * time.Millisecond): // the ending waits, as it should
 	}
 	close(release)

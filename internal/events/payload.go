@@ -8,7 +8,8 @@ import (
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-// payload is an event as SPEC.md writes it, for streams and webhooks
+// payload is an event as the contract writes it (openapi.yaml, GET
+// /session/events; README "Session events"), for streams and webhooks
 // alike: {"type", "timestamp", "data": {"session", "old_status", "actor"}}.
 type payload struct {
 	Type      string      `json:"type"`

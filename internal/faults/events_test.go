@@ -266,7 +266,7 @@ func webhookSettings(url string, extra ...string) []string {
 // TestWebhooksThroughOutageAndCrash: the real binary delivers to a real
 // receiver that verifies every signature with the Standard Webhooks
 // library. The receiver goes down for 5 s (the backoff settings are
-// injected small, so 5 s stands in for the 30 s: many failed
+// injected small, so 5 s stands in for a 30 s outage: many failed
 // attempts, several backoff steps) while changes go on; then sessiond is
 // SIGKILLed in the middle of delivering a backlog (built deterministically:
 // the receiver holds deliveries until it is committed) and started again.

@@ -119,7 +119,7 @@ func (t *tripTx) DeleteEndedBefore(context.Context, time.Time, int) (int, error)
 }
 
 // TestRoundTrips: what each hot call costs in round trips to the
-// database, statement by statement — the budget of issue 11 (a sign-in:
+// database, statement by statement — the budget BENCHMARKS.md sets (a sign-in:
 // at most 3; a plain sign-out in single mode: 2) and the calls next to it.
 func TestRoundTrips(t *testing.T) {
 	ctx := context.Background()
