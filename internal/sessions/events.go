@@ -18,7 +18,7 @@ type Event struct {
 	Actor     string
 }
 
-// Event types, as SPEC.md names them.
+// Event types, as the contract names them (openapi.yaml, GET /session/events).
 const (
 	EventCreated = "session.created"
 	eventPrefix  = "session."
