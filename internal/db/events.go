@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -150,17 +149,6 @@ func (s *Store) LatestEventSeq(ctx context.Context) (int64, error) {
 // skipped.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error) {
 	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+fmt.Sprintf(eventsAfter, 2), after, limit))
-}
-
-// OldestEventAfter returns the commit time of the first event above after,
-// and false when there is none; for the webhook lag.
-func (s *Store) OldestEventAfter(ctx context.Context, after int64) (time.Time, bool, error) {
-	var at time.Time
-	err := s.pool.QueryRow(ctx, `SELECT e.at`+fmt.Sprintf(eventsAfter, 2), after, 1).Scan(&at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
-	return at, err == nil, mapError(err)
 }
 
 // dedicatedConn opens a connection outside the pool, with the pool's

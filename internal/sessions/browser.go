@@ -83,19 +83,11 @@ type CookieChanges struct {
 	ClearAccounts []string // session IDs whose account cookies are cleared
 }
 
-// Empty reports whether the answer leaves the cookies alone.
-func (ch CookieChanges) Empty() bool {
-	return ch.SetActive == nil && !ch.ClearActive && len(ch.SetAccounts) == 0 && len(ch.ClearAccounts) == 0
-}
-
 func (ch *CookieChanges) clearAccount(id string) {
 	if !slices.Contains(ch.ClearAccounts, id) {
 		ch.ClearAccounts = append(ch.ClearAccounts, id)
 	}
 }
-
-// Mode is the session mode the service runs in.
-func (s *Service) Mode() Mode { return s.cfg.Mode }
 
 func (s *Service) issued(sess Session, token string) IssuedCookie {
 	return IssuedCookie{SessionID: sess.ID, Token: token, MaxAge: sess.ExpiresAt.Sub(s.now())}

@@ -1,9 +1,6 @@
 package sessions
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Codes are the stable, snake_case error codes of the public API. The api
 // package maps each one to an HTTP status in one place.
@@ -37,16 +34,6 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// ErrorCode returns the code of the *Error in err's chain, or CodeInternal
-// for anything else: an unknown error is never described to a client.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return CodeInternal
 }
 
 // Errors the service returns as they are, so they can be compared with

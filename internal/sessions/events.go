@@ -46,15 +46,6 @@ func (e Event) PublicActor() string {
 // Ends reports whether the event ends its session.
 func (e Event) Ends() bool { return e.Session.Status != StatusActive }
 
-// EventTypes lists every event type.
-func EventTypes() []string {
-	types := []string{EventCreated}
-	for _, s := range Statuses[1:] {
-		types = append(types, eventPrefix+string(s))
-	}
-	return types
-}
-
 // ExpiryOf returns the moment s stops being valid under the service's
 // bounds: its lifetime, or its inactivity timeout if that comes first.
 func (s *Service) ExpiryOf(sess Session) time.Time { return sess.expiry(s.cfg.InactivityTimeout) }

@@ -53,11 +53,7 @@ func (t *tripTx) stmt(name string) {
 	t.s.trips = append(t.s.trips, name)
 }
 
-func (t *tripTx) CommitAfterNext() { t.commitNext = true }
-func (t *tripTx) CreateClient(context.Context, string, time.Time) error {
-	t.stmt("CreateClient")
-	return nil
-}
+func (t *tripTx) CommitAfterNext()                         { t.commitNext = true }
 func (t *tripTx) LockClient(context.Context, string) error { t.stmt("LockClient"); return nil }
 func (t *tripTx) ClientExists(context.Context, string) (bool, error) {
 	t.stmt("ClientExists")
