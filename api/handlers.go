@@ -111,26 +111,31 @@ func (h *handlers) whoAmI(c *gin.Context) {
 	c.JSON(http.StatusOK, toJSON(sess))
 }
 
-// signOut is DELETE /session.
+// signOut is DELETE /session. It is not behind authenticate: it hands the
+// credential to the service, whose SignOut authenticates it (inside the
+// sign-out's transaction where it can), and records the caller SignOut
+// returns, as authenticate would have.
 func (h *handlers) signOut(c *gin.Context) {
-	if token, ok := c.Get(tokenKey); ok {
-		caller, res, ch, err := h.svc.SignOutToken(c.Request.Context(), token.(string), browserOf(c), c.Query("redirect_url"))
-		if err == nil {
-			// authenticateSignOut left the token to this transaction: the
-			// caller is known now, as every other route knows it after
-			// authenticate, for whatever reads it next.
-			c.Set(callerKey, caller)
-		}
-		h.writeEndedWith(c, res, ch, err)
-		return
-	}
-	id, err := optionalIDQuery(c, "session_id")
+	credential, browser, err := h.credential(c)
 	if err != nil {
-		writeError(c, err)
+		writeError(c, err) // a duplicated cookie name: nothing is looked up or cleared
 		return
 	}
-	res, ch, err := h.svc.SignOutInBrowser(c.Request.Context(), callerOf(c), browserOf(c), id, c.Query("redirect_url"))
-	h.writeEndedWith(c, res, ch, err)
+	sessionID, namesSession := c.GetQuery("session_id")
+	req := sessions.SignOutRequest{Token: credential, Browser: browser, SessionID: sessionID,
+		NamesSession: namesSession, RedirectURL: c.Query("redirect_url")}
+	if _, isKey, err := h.apiKeyCaller(credential, browser); isKey {
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		req.Token, req.Backend = "", true
+	}
+	out, err := h.svc.SignOut(c.Request.Context(), req)
+	if err == nil {
+		setCaller(c, out.Caller, browser)
+	}
+	h.writeEndedWith(c, browser, out.EndResult, out.Cookies, err)
 }
 
 func (h *handlers) getSession(c *gin.Context) {
@@ -188,7 +193,7 @@ func (h *handlers) endClientSessions(c *gin.Context) {
 func optionalIDQuery(c *gin.Context, name string) (string, error) {
 	v, present := c.GetQuery(name)
 	if present && v == "" {
-		return "", &sessions.Error{Code: sessions.CodeInvalidID, Message: name + " is empty: leave it out, or give a session ID."}
+		return "", sessions.EmptyIDParameter(name)
 	}
 	return v, nil
 }
@@ -202,17 +207,16 @@ func (h *handlers) writeEnded(c *gin.Context, res sessions.EndResult, err error)
 	if err == nil {
 		ch = h.svc.CookiesAfterEnd(c.Request.Context(), callerOf(c), browserOf(c), res)
 	}
-	h.writeEndedWith(c, res, ch, err)
+	h.writeEndedWith(c, browserOf(c), res, ch, err)
 }
 
-func (h *handlers) writeEndedWith(c *gin.Context, res sessions.EndResult, ch sessions.CookieChanges, err error) {
+// writeEndedWith answers an ending call whose cookie changes are known. A
+// 401 here means the caller's own session ended while the request ran (or,
+// for DELETE /session, that the credential was refused): refuse clears
+// the browser's dead cookies, as authenticate does.
+func (h *handlers) writeEndedWith(c *gin.Context, browser *sessions.Browser, res sessions.EndResult, ch sessions.CookieChanges, err error) {
 	if err != nil {
-		// The caller's own session ended while the request ran: its
-		// cookies are dead now, as in authenticate.
-		if b := browserOf(c); b != nil && errors.Is(err, sessions.ErrUnauthenticated) {
-			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*b))
-		}
-		writeError(c, err)
+		h.refuse(c, browser, err)
 		return
 	}
 	h.cookies.write(c, ch)

@@ -36,6 +36,14 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// EmptyIDParameter is the invalid_id answer to a query parameter that is
+// present but empty (?session_id=, ?except=): leaving it out means
+// something else ("sign out of all", "everywhere"), so an empty value is
+// never read as absent.
+func EmptyIDParameter(name string) *Error {
+	return &Error{Code: CodeInvalidID, Message: name + " is empty: leave it out, or give a session ID."}
+}
+
 // Errors the service returns as they are, so they can be compared with
 // errors.Is; the response body always says the same thing for them, so an
 // attacker learns nothing from which one they got.
