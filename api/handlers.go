@@ -14,8 +14,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/wire"
 )
 
 // handlers parse a request, call the service for the operation (and, for
@@ -29,18 +29,12 @@ type handlers struct {
 }
 
 // sessionJSON is the session object of the API, the same one event
-// payloads carry.
-type sessionJSON = events.SessionJSON
+// payloads carry (internal/wire).
+type sessionJSON = wire.Session
 
-func toJSON(s sessions.Session) sessionJSON { return events.SessionObject(s) }
+func toJSON(s sessions.Session) sessionJSON { return wire.FromSession(s) }
 
-func toJSONs(ss []sessions.Session) []sessionJSON {
-	out := make([]sessionJSON, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, toJSON(s))
-	}
-	return out
-}
+func toJSONs(ss []sessions.Session) []sessionJSON { return wire.FromSessions(ss) }
 
 func nullIfEmpty(s string) *string {
 	if s == "" {
@@ -275,12 +269,12 @@ func listQuery(c *gin.Context) (sessions.ListQuery, error) {
 func decodeJSON(c *gin.Context, v any) error {
 	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mediaType != "application/json" {
-		return sessions.Errorf(sessions.CodeUnsupportedMediaType, "The body must be application/json.")
+		return sessions.Errorf(codeUnsupportedMediaType, "The body must be application/json.")
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return sessions.Errorf(sessions.CodePayloadTooLarge, "The body must be at most %d bytes.", tooLarge.Limit)
+		return sessions.Errorf(codePayloadTooLarge, "The body must be at most %d bytes.", tooLarge.Limit)
 	}
 	if err != nil {
 		return sessions.Errorf(sessions.CodeInvalidRequest, "The body could not be read.")

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/wire"
 )
 
 // EventsChannel is the channel every commit that writes session_events
@@ -36,22 +37,6 @@ const (
 	latestEventSeq = `SELECT COALESCE(max(last_seq), 0) FROM session_event_commits`
 )
 
-// sessionSnapshot is the session object each event row carries (the
-// snapshot the writing statement builds, queries.go).
-type sessionSnapshot struct {
-	ID           string          `json:"id"`
-	UserID       string          `json:"user_id"`
-	ClientID     string          `json:"client_id"`
-	Status       string          `json:"status"`
-	CreatedAt    time.Time       `json:"created_at"`
-	LastActiveAt time.Time       `json:"last_active_at"`
-	ExpiresAt    time.Time       `json:"expires_at"`
-	EndedAt      *time.Time      `json:"ended_at"`
-	UserAgent    string          `json:"user_agent"`
-	IPAddress    string          `json:"ip_address"`
-	Metadata     json.RawMessage `json:"metadata"`
-}
-
 func collectEvents(rows pgx.Rows, err error) ([]sessions.Event, error) {
 	if err != nil {
 		return nil, mapError(err)
@@ -75,17 +60,13 @@ func fillEvent(e *sessions.Event, sessionID string, old *string, snap []byte) er
 	if old != nil {
 		e.OldStatus = sessions.Status(*old)
 	}
-	var s sessionSnapshot
+	// The snapshot is the session object the writing statement built
+	// (queries.go), read back through the one wire representation.
+	var s wire.Session
 	if err := json.Unmarshal(snap, &s); err != nil {
 		return fmt.Errorf("event %d of %s: session snapshot: %w", e.Seq, sessionID, err)
 	}
-	e.Session = sessions.Session{ID: s.ID, UserID: s.UserID, ClientID: s.ClientID, Status: sessions.Status(s.Status),
-		CreatedAt: s.CreatedAt.UTC(), LastActiveAt: s.LastActiveAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-		UserAgent: s.UserAgent, IPAddress: s.IPAddress, Metadata: s.Metadata}
-	if s.EndedAt != nil {
-		t := s.EndedAt.UTC()
-		e.Session.EndedAt = &t
-	}
+	e.Session = s.ToSession()
 	return nil
 }
 

@@ -5,17 +5,15 @@ import "fmt"
 // Codes are the stable, snake_case error codes of the public API. The api
 // package maps each one to an HTTP status in one place.
 const (
-	CodeInvalidRequest       = "invalid_request"
-	CodeInvalidID            = "invalid_id"
-	CodeInvalidRedirectURL   = "invalid_redirect_url"
-	CodeUnauthenticated      = "unauthenticated"
-	CodeForbidden            = "forbidden"
-	CodeSessionNotFound      = "session_not_found"
-	CodeClientNotFound       = "client_not_found"
-	CodePayloadTooLarge      = "payload_too_large"
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeUnavailable          = "unavailable"
-	CodeInternal             = "internal"
+	CodeInvalidRequest     = "invalid_request"
+	CodeInvalidID          = "invalid_id"
+	CodeInvalidRedirectURL = "invalid_redirect_url"
+	CodeUnauthenticated    = "unauthenticated"
+	CodeForbidden          = "forbidden"
+	CodeSessionNotFound    = "session_not_found"
+	CodeClientNotFound     = "client_not_found"
+	CodeUnavailable        = "unavailable"
+	CodeInternal           = "internal"
 )
 
 // Error is the one error type callers of this package need to understand.
