@@ -114,18 +114,25 @@ func (t *tripTx) DeleteEndedBefore(context.Context, time.Time, int) (int, error)
 	return 0, nil
 }
 
-// TestRoundTrips: what each hot call costs in round trips to the
-// database, statement by statement — the budget BENCHMARKS.md sets (a sign-in:
-// at most 3; a plain sign-out in single mode: 2) and the calls next to it.
-func TestRoundTrips(t *testing.T) {
-	ctx := context.Background()
+// holderAt returns the clock of a test, a token and the active session
+// every lock of tripStore finds, created and last active idle ago.
+func holderAt(t *testing.T, idle time.Duration) (time.Time, string, Session) {
+	t.Helper()
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	token, err := newToken()
 	if err != nil {
 		t.Fatal(err)
 	}
-	self := Session{ID: newID(sessionIDPrefix, now), UserID: "alice", ClientID: newID(clientIDPrefix, now), Status: StatusActive,
-		CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(time.Hour)}
+	return now, token, Session{ID: newID(sessionIDPrefix, now), UserID: "alice", ClientID: newID(clientIDPrefix, now),
+		Status: StatusActive, CreatedAt: now.Add(-idle), LastActiveAt: now.Add(-idle), ExpiresAt: now.Add(time.Hour)}
+}
+
+// TestRoundTrips: what each hot call costs in round trips to the
+// database, statement by statement — the budget BENCHMARKS.md sets (a sign-in:
+// at most 3; a plain sign-out in single mode: 2) and the calls next to it.
+func TestRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	now, token, self := holderAt(t, 0)
 	other := self
 	other.ID = newID(sessionIDPrefix, now)
 	for _, c := range []struct {
@@ -187,13 +194,8 @@ func TestRoundTrips(t *testing.T) {
 // locked or ended).
 func TestSignOutWithABadRedirectWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	token, err := newToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := Session{ID: newID(sessionIDPrefix, now), UserID: "alice", ClientID: newID(clientIDPrefix, now), Status: StatusActive,
-		CreatedAt: now.Add(-time.Hour), LastActiveAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)}
+	// Last active an hour ago: an Authenticate would write its activity.
+	now, token, self := holderAt(t, time.Hour)
 	for _, c := range []struct {
 		name string
 		req  SignOutRequest
