@@ -66,9 +66,6 @@ func (k apiKeys) match(presented string) (string, bool) {
 const (
 	callerKey  = "sessiond.caller"
 	browserKey = "sessiond.browser"
-	// tokenKey holds a session token authenticateSignOut left unchecked
-	// for the handler.
-	tokenKey = "sessiond.token"
 )
 
 // authenticate is middleware that resolves the caller from the
@@ -77,65 +74,66 @@ const (
 // has the same body, whatever the reason.
 //
 // A caller without an Authorization header is a browser: a refusal of its
-// cookies also clears the dead ones (sessions.Service.CookiesAfterAuthFailure).
+// cookies also clears the dead ones (refuse).
+//
+// DELETE /session has no authenticate in front: the service's SignOut
+// takes the credential itself, to check it inside the sign-out's own
+// transaction (one round trip fewer), and the handler records the caller
+// it returns (setCaller).
 func (h *handlers) authenticate(c *gin.Context) {
 	credential, browser, err := h.credential(c)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	viaCookie := browser != nil
-	var caller sessions.Caller
-	switch {
-	case strings.HasPrefix(credential, apiKeyPrefix) && !viaCookie:
-		fp, ok := h.keys.match(credential)
-		if !ok {
-			writeError(c, sessions.ErrUnauthenticated)
-			return
-		}
-		caller = sessions.Backend(fp)
-	default:
-		sess, err := h.svc.Authenticate(c.Request.Context(), credential)
-		if errors.Is(err, sessions.ErrUnauthenticated) && viaCookie {
-			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*browser))
-		}
-		if err != nil {
-			writeError(c, err)
-			return
-		}
+	caller, isKey, err := h.apiKeyCaller(credential, browser)
+	if !isKey && err == nil {
+		var sess sessions.Session
+		sess, err = h.svc.Authenticate(c.Request.Context(), credential)
 		caller = sessions.Holder(sess)
 	}
-	c.Set(callerKey, caller)
-	if viaCookie {
-		c.Set(browserKey, browser)
+	if err != nil {
+		h.refuse(c, browser, err)
+		return
 	}
+	setCaller(c, caller, browser)
 	c.Next()
 }
 
-// authenticateSignOut is authenticate for DELETE /session. A session
-// token (bearer or cookie) on a plain sign-out, without session_id, is
-// left for the handler, which checks it inside the sign-out's own
-// transaction (sessions.Service.SignOutToken): one round trip to the
-// database fewer, the same answers; the handler records the caller once
-// that transaction authenticated it, so a handler or middleware after it
-// finds the caller as on every other route. Every other request is
-// authenticated here as usual.
-func (h *handlers) authenticateSignOut(c *gin.Context) {
-	credential, browser, err := h.credential(c)
-	if err != nil {
-		writeError(c, err)
-		return
+// apiKeyCaller returns the backend of credential when it is an API key
+// in the Authorization header (isKey), ErrUnauthenticated when it looks
+// like one but matches none. An sk_ value in a cookie is not a key: it is
+// looked up as a session token, and refused like any unknown one.
+func (h *handlers) apiKeyCaller(credential string, browser *sessions.Browser) (caller sessions.Caller, isKey bool, err error) {
+	if browser != nil || !strings.HasPrefix(credential, apiKeyPrefix) {
+		return sessions.Caller{}, false, nil
 	}
-	_, namesSession := c.GetQuery("session_id")
-	if namesSession || credential == "" || (browser == nil && strings.HasPrefix(credential, apiKeyPrefix)) {
-		h.authenticate(c)
-		return
+	fp, ok := h.keys.match(credential)
+	if !ok {
+		return sessions.Caller{}, true, sessions.ErrUnauthenticated
 	}
-	c.Set(tokenKey, credential)
+	return sessions.Backend(fp), true, nil
+}
+
+// setCaller records who the request authenticated as, and the cookies it
+// came with (nil for a bearer credential), for the handler and whatever
+// runs after it.
+func setCaller(c *gin.Context, caller sessions.Caller, browser *sessions.Browser) {
+	c.Set(callerKey, caller)
 	if browser != nil {
 		c.Set(browserKey, browser)
 	}
-	c.Next()
+}
+
+// refuse writes err. When it is a 401 to a browser, whose active cookie
+// is therefore dead (refused, or its session ended while the request
+// ran), the answer also clears that cookie and the account cookies
+// holding the same token (sessions.Service.CookiesAfterAuthFailure).
+func (h *handlers) refuse(c *gin.Context, browser *sessions.Browser, err error) {
+	if browser != nil && errors.Is(err, sessions.ErrUnauthenticated) {
+		h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*browser))
+	}
+	writeError(c, err)
 }
 
 // credential returns the bearer credential, or, when there is no

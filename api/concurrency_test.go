@@ -18,7 +18,8 @@ import (
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-// The invariants of SPEC.md must hold under any concurrency, across
+// The invariants of the contract (README "Sign-out semantics", the
+// partial unique index, terminal statuses) must hold under any concurrency, across
 // replicas. These tests race real HTTP requests against one server, and
 // against two servers with their own connection pools on one database,
 // then check what the database holds. They assert outcomes only, never

@@ -18,8 +18,10 @@ import (
 // eventsRoute is GET /session/events.
 const eventsRoute = "/session/events"
 
-// keepAliveEvery is how long a stream stays silent at most: SPEC.md asks
-// for a keep-alive comment at least every 15 s.
+// keepAliveEvery is how long a stream stays silent at most: the contract
+// (openapi.yaml, GET /session/events) promises a keep-alive comment every
+// 10 s without an event, below the 15 s idle timeout common in proxies, so
+// they keep a quiet stream open.
 const keepAliveEvery = 10 * time.Second
 
 // streamWriteTimeout bounds each write to a stream, so a client that stops

@@ -12,7 +12,7 @@ import (
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-// Expiry (SPEC.md): a session is bounded by its lifetime from creation
+// Expiry (README "Settings", the lifetime and inactivity timeout): a session is bounded by its lifetime from creation
 // and, when set, by the inactivity timeout from its last activity. Past
 // either bound it is expired to every reader at once; the sweeper records
 // that and deletes what ended more than the retention ago. Time moves only

@@ -14,11 +14,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/wire"
 )
 
-// handlers parse a request, call one service method and write its answer.
+// handlers parse a request, call the service for the operation (and, for
+// a browser, for the cookies that follow from it) and write its answer.
 // Rules live in the service, never here.
 type handlers struct {
 	svc     *sessions.Service
@@ -28,18 +29,12 @@ type handlers struct {
 }
 
 // sessionJSON is the session object of the API, the same one event
-// payloads carry.
-type sessionJSON = events.SessionJSON
+// payloads carry (internal/wire).
+type sessionJSON = wire.Session
 
-func toJSON(s sessions.Session) sessionJSON { return events.SessionObject(s) }
+func toJSON(s sessions.Session) sessionJSON { return wire.FromSession(s) }
 
-func toJSONs(ss []sessions.Session) []sessionJSON {
-	out := make([]sessionJSON, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, toJSON(s))
-	}
-	return out
-}
+func toJSONs(ss []sessions.Session) []sessionJSON { return wire.FromSessions(ss) }
 
 func nullIfEmpty(s string) *string {
 	if s == "" {
@@ -110,26 +105,31 @@ func (h *handlers) whoAmI(c *gin.Context) {
 	c.JSON(http.StatusOK, toJSON(sess))
 }
 
-// signOut is DELETE /session.
+// signOut is DELETE /session. It is not behind authenticate: it hands the
+// credential to the service, whose SignOut authenticates it (inside the
+// sign-out's transaction where it can), and records the caller SignOut
+// returns, as authenticate would have.
 func (h *handlers) signOut(c *gin.Context) {
-	if token, ok := c.Get(tokenKey); ok {
-		caller, res, ch, err := h.svc.SignOutToken(c.Request.Context(), token.(string), browserOf(c), c.Query("redirect_url"))
-		if err == nil {
-			// authenticateSignOut left the token to this transaction: the
-			// caller is known now, as every other route knows it after
-			// authenticate, for whatever reads it next.
-			c.Set(callerKey, caller)
-		}
-		h.writeEndedWith(c, res, ch, err)
-		return
-	}
-	id, err := optionalIDQuery(c, "session_id")
+	credential, browser, err := h.credential(c)
 	if err != nil {
-		writeError(c, err)
+		writeError(c, err) // a duplicated cookie name: nothing is looked up or cleared
 		return
 	}
-	res, ch, err := h.svc.SignOutInBrowser(c.Request.Context(), callerOf(c), browserOf(c), id, c.Query("redirect_url"))
-	h.writeEndedWith(c, res, ch, err)
+	sessionID, namesSession := c.GetQuery("session_id")
+	req := sessions.SignOutRequest{Token: credential, Browser: browser, SessionID: sessionID,
+		NamesSession: namesSession, RedirectURL: c.Query("redirect_url")}
+	if _, isKey, err := h.apiKeyCaller(credential, browser); isKey {
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		req.Token, req.Backend = "", true
+	}
+	out, err := h.svc.SignOut(c.Request.Context(), req)
+	if err == nil {
+		setCaller(c, out.Caller, browser)
+	}
+	h.writeEndedWith(c, browser, out.EndResult, out.Cookies, err)
 }
 
 func (h *handlers) getSession(c *gin.Context) {
@@ -187,7 +187,7 @@ func (h *handlers) endClientSessions(c *gin.Context) {
 func optionalIDQuery(c *gin.Context, name string) (string, error) {
 	v, present := c.GetQuery(name)
 	if present && v == "" {
-		return "", &sessions.Error{Code: sessions.CodeInvalidID, Message: name + " is empty: leave it out, or give a session ID."}
+		return "", sessions.EmptyIDParameter(name)
 	}
 	return v, nil
 }
@@ -201,17 +201,16 @@ func (h *handlers) writeEnded(c *gin.Context, res sessions.EndResult, err error)
 	if err == nil {
 		ch = h.svc.CookiesAfterEnd(c.Request.Context(), callerOf(c), browserOf(c), res)
 	}
-	h.writeEndedWith(c, res, ch, err)
+	h.writeEndedWith(c, browserOf(c), res, ch, err)
 }
 
-func (h *handlers) writeEndedWith(c *gin.Context, res sessions.EndResult, ch sessions.CookieChanges, err error) {
+// writeEndedWith answers an ending call whose cookie changes are known. A
+// 401 here means the caller's own session ended while the request ran (or,
+// for DELETE /session, that the credential was refused): refuse clears
+// the browser's dead cookies, as authenticate does.
+func (h *handlers) writeEndedWith(c *gin.Context, browser *sessions.Browser, res sessions.EndResult, ch sessions.CookieChanges, err error) {
 	if err != nil {
-		// The caller's own session ended while the request ran: its
-		// cookies are dead now, as in authenticate.
-		if b := browserOf(c); b != nil && errors.Is(err, sessions.ErrUnauthenticated) {
-			h.cookies.write(c, h.svc.CookiesAfterAuthFailure(*b))
-		}
-		writeError(c, err)
+		h.refuse(c, browser, err)
 		return
 	}
 	h.cookies.write(c, ch)
@@ -270,12 +269,12 @@ func listQuery(c *gin.Context) (sessions.ListQuery, error) {
 func decodeJSON(c *gin.Context, v any) error {
 	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mediaType != "application/json" {
-		return sessions.Errorf(sessions.CodeUnsupportedMediaType, "The body must be application/json.")
+		return sessions.Errorf(codeUnsupportedMediaType, "The body must be application/json.")
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return sessions.Errorf(sessions.CodePayloadTooLarge, "The body must be at most %d bytes.", tooLarge.Limit)
+		return sessions.Errorf(codePayloadTooLarge, "The body must be at most %d bytes.", tooLarge.Limit)
 	}
 	if err != nil {
 		return sessions.Errorf(sessions.CodeInvalidRequest, "The body could not be read.")

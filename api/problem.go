@@ -13,27 +13,30 @@ import (
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
-// Codes the transport adds to those of the sessions package.
+// Codes the transport adds to those of the sessions package: answers
+// about the HTTP request itself, which the rules never see.
 const (
-	codeNotFound         = "not_found"
-	codeMethodNotAllowed = "method_not_allowed"
+	codeNotFound             = "not_found"
+	codeMethodNotAllowed     = "method_not_allowed"
+	codePayloadTooLarge      = "payload_too_large"
+	codeUnsupportedMediaType = "unsupported_media_type"
 )
 
 // statusOf is the one map from error code to HTTP status.
 var statusOf = map[string]int{
-	sessions.CodeInvalidRequest:       http.StatusBadRequest,
-	sessions.CodeInvalidID:            http.StatusBadRequest,
-	sessions.CodeInvalidRedirectURL:   http.StatusBadRequest,
-	sessions.CodeUnauthenticated:      http.StatusUnauthorized,
-	sessions.CodeForbidden:            http.StatusForbidden,
-	sessions.CodeSessionNotFound:      http.StatusNotFound,
-	sessions.CodeClientNotFound:       http.StatusNotFound,
-	codeNotFound:                      http.StatusNotFound,
-	codeMethodNotAllowed:              http.StatusMethodNotAllowed,
-	sessions.CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
-	sessions.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	sessions.CodeUnavailable:          http.StatusServiceUnavailable,
-	sessions.CodeInternal:             http.StatusInternalServerError,
+	sessions.CodeInvalidRequest:     http.StatusBadRequest,
+	sessions.CodeInvalidID:          http.StatusBadRequest,
+	sessions.CodeInvalidRedirectURL: http.StatusBadRequest,
+	sessions.CodeUnauthenticated:    http.StatusUnauthorized,
+	sessions.CodeForbidden:          http.StatusForbidden,
+	sessions.CodeSessionNotFound:    http.StatusNotFound,
+	sessions.CodeClientNotFound:     http.StatusNotFound,
+	codeNotFound:                    http.StatusNotFound,
+	codeMethodNotAllowed:            http.StatusMethodNotAllowed,
+	codePayloadTooLarge:             http.StatusRequestEntityTooLarge,
+	codeUnsupportedMediaType:        http.StatusUnsupportedMediaType,
+	sessions.CodeUnavailable:        http.StatusServiceUnavailable,
+	sessions.CodeInternal:           http.StatusInternalServerError,
 }
 
 // clientGone reports whether the request's context ended because its

@@ -179,13 +179,17 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	r.Match(getAndHead, "/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", cfg.OpenAPI) })
 
 	// Each API route names the query parameters it takes (queryParams),
-	// then decodes its path (decodePathParams) and authenticates.
+	// then decodes its path (decodePathParams) and authenticates (auth;
+	// nil for a handler that authenticates itself).
 	routeWith := func(auth gin.HandlerFunc, methods []string, path string, params []string, handler gin.HandlerFunc) {
 		chain := []gin.HandlerFunc{queryParams(params...), decodePathParams}
 		if !slices.Contains(methods, http.MethodPost) {
 			chain = append(chain, noBody)
 		}
-		r.Match(methods, path, append(chain, auth, handler)...)
+		if auth != nil {
+			chain = append(chain, auth)
+		}
+		r.Match(methods, path, append(chain, handler)...)
 	}
 	route := func(methods []string, path string, params []string, handler gin.HandlerFunc) {
 		routeWith(h.authenticate, methods, path, params, handler)
@@ -195,7 +199,8 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	listing := []string{"status", "limit", "cursor"}
 	route(post, "/sessions", nil, h.signIn)
 	route(getAndHead, "/session", nil, h.whoAmI)
-	routeWith(h.authenticateSignOut, del, "/session", []string{"session_id", "redirect_url"}, h.signOut)
+	// DELETE /session authenticates in its handler (sessions.Service.SignOut).
+	routeWith(nil, del, "/session", []string{"session_id", "redirect_url"}, h.signOut)
 	route(getAndHead, "/sessions/:id", nil, h.getSession)
 	route(del, "/sessions/:id", ending, h.endSession)
 	route(getAndHead, "/users/:id/sessions", listing, h.listUserSessions)

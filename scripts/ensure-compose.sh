@@ -5,8 +5,7 @@
 # developer laptop) or `docker-compose` (v1). Logs go to stderr. Usage:
 #   COMPOSE="$(scripts/ensure-compose.sh)"; $COMPOSE -f deploy/compose.yaml up -d
 # On the offline machines no v2 plugin package exists, so we fall back to
-# Debian's docker-compose 1.29.2, which runs our compose files fine (see
-# shared/OFFLINE-CONTAINERS.md, section 4). Compose files must therefore stay
+# Debian's docker-compose 1.29.2, which runs our compose files fine. Compose files must therefore stay
 # v1-compatible (e.g. `depends_on: {db: {condition: service_healthy}}` works).
 set -euo pipefail
 

@@ -2,9 +2,9 @@
 # ensure-docker.sh — make sure a Docker engine answers `docker info`.
 #
 # On a developer laptop Docker is already running and this exits at once.
-# On the offline build machines (see shared/OFFLINE-CONTAINERS.md) there is no
-# engine: we install Debian's docker.io (engine 20.10) and start dockerd by
-# hand, because there is no systemd to do it for us.
+# On offline build machines (no container registry; README "The two
+# commands") there may be no engine: we install Debian's docker.io (engine
+# 20.10) and start dockerd by hand, because there is no systemd to do it.
 #
 # Usage: scripts/ensure-docker.sh          (idempotent; logs to stderr)
 # Env:   DOCKERD_LOG   where dockerd writes its log (default /tmp/dockerd.log)

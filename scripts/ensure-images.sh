@@ -6,7 +6,7 @@
 #
 # For each one: use it if it is already local; otherwise `docker pull` it; if
 # that fails (the normal case on the offline machines, which reach no
-# container registry — see shared/OFFLINE-CONTAINERS.md) build a stand-in from
+# container registry) build a stand-in from
 # Debian packages under its own name:
 #
 #   sessiond-offline/postgres:15   debootstrap + postgresql-15 + our entrypoint

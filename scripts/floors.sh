@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# floors.sh — what the database alone costs for the writes issue 11's targets
-# are about, with sessiond's guarantees added back one at a time
-# (BENCHMARKS.md, "Issue 11, fourth round"). `make floors`.
+# floors.sh — what the database alone costs for the writes the benchmark
+# targets are about, with sessiond's guarantees added back one at a time
+# (BENCHMARKS.md, "Performance, fourth round"). `make floors`.
 #
 # Starts its own Postgres container (the image and settings `make bench`
 # uses, host network, fsync on), migrates it with `sessiond migrate up`, and

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/internal/db"
-	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/wire"
 )
 
 // The floor servers answer GET /session with as little as this stack
@@ -77,7 +77,7 @@ func runFloorServer(args []string) error {
 			}
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
-			b, _ := json.Marshal(events.SessionObject(sess))
+			b, _ := json.Marshal(wire.FromSession(sess))
 			_, _ = w.Write(b)
 		})
 	case floorConstant:

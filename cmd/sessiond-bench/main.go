@@ -98,7 +98,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profileDir, "profile", "", "directory for CPU profiles of sessiond (GET /session, POST /sessions) via SESSIOND_PPROF_ADDR")
 	fs.StringVar(&o.src, "src", ".", "the sessiond module to build ./cmd/sessiond from")
 	fs.BoolVar(&o.keep, "keep", false, "keep the container / database and the temp dir (for a look afterwards)")
-	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: raw,get,floor,get-half,scale,get-due,post,post-scale,delete,delete-user")
+	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: raw,get,floor,get-half,scale,get-due,post,post-scale,delete,delete-user,refusals")
 	fs.StringVar(&o.compare, "compare", "", "JSON of an earlier run (e.g. with 10,000 sessions) to compare GET /session throughput with")
 	fs.BoolVar(&o.webhooks, "webhooks", false, "also deliver every event as a webhook to a receiver on 127.0.0.1 (verifying signatures) and measure the delivery rate")
 	fs.StringVar(&o.sessiondArgs, "sessiond-env", "", "extra KEY=VALUE environment for sessiond, space-separated")
@@ -227,6 +227,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if err := runPhases(ctx, o, pg, srv, seed, res, tmp, logf); err != nil {
 		return err
+	}
+	if !o.skip["refusals"] {
+		if res.Refusals, err = measureRefusals(ctx, srv.addr, logf); err != nil {
+			return err
+		}
 	}
 	if recv != nil {
 		if res.Webhooks, err = recv.finish(ctx, pg.url, logf); err != nil {

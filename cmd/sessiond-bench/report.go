@@ -32,6 +32,8 @@ type results struct {
 	Scale []phaseResult `json:"scale,omitempty"`
 	// Webhooks is set by -webhooks.
 	Webhooks *webhookResult `json:"webhooks,omitempty"`
+	// Refusals is the refusals measurement (refusals.go).
+	Refusals []refusalResult `json:"refusals,omitempty"`
 	// Ratio is GET /session ÷ raw lookup, in requests/s.
 	Ratio   *float64 `json:"get_session_to_raw_ratio,omitempty"`
 	Targets []target `json:"targets"`
@@ -101,7 +103,8 @@ func (r *results) phase(name string) *phaseResult {
 	return nil
 }
 
-// evaluate computes the ratio and checks each target of the issue.
+// evaluate computes the ratio and checks each target (BENCHMARKS.md,
+// "Targets").
 func (r *results) evaluate() {
 	met := func(ok bool) *bool { return &ok }
 	if r.rawRPS > 0 && r.getRPS > 0 {
@@ -257,6 +260,15 @@ func printTable(w io.Writer, r *results) {
 	if wr := r.Webhooks; wr != nil {
 		fmt.Fprintf(w, "webhooks (-webhooks): %d of %d events delivered, %.0f events/s, drained %.1f s after the last phase, %d duplicates, %d bad signatures\n",
 			wr.Delivered, wr.Events, wr.EventsPerSec, wr.DrainSeconds, wr.Duplicates, wr.BadSignatures)
+	}
+	if len(r.Refusals) > 0 {
+		fmt.Fprintf(w, "refusals that must cost the same (interleaved, one connection; not asserted, the tests prove the same work):\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "refusal\t requests\t median ms\t p90 ms\t")
+		for _, x := range r.Refusals {
+			fmt.Fprintf(tw, "%s\t %d\t %.3f\t %.3f\t\n", x.Kind, x.Requests, x.MedianMS, x.P90MS)
+		}
+		tw.Flush()
 	}
 	fmt.Fprintf(w, "sessiond start to ready: %.0f ms   peak RSS (VmHWM): %.1f MiB   migrate (empty db): %.0f ms\n\n",
 		r.StartToReadyMS, r.PeakRSSMiB, r.MigrateMS)

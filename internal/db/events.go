@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/wire"
 )
 
 // EventsChannel is the channel every numbering of new events notifies
@@ -39,22 +40,6 @@ const (
 	latestEventSeq = `SELECT COALESCE(max(last_seq), 0) FROM session_event_commits`
 )
 
-// sessionSnapshot is the session object each event row carries (the
-// snapshot the writing statement builds, queries.go).
-type sessionSnapshot struct {
-	ID           string          `json:"id"`
-	UserID       string          `json:"user_id"`
-	ClientID     string          `json:"client_id"`
-	Status       string          `json:"status"`
-	CreatedAt    time.Time       `json:"created_at"`
-	LastActiveAt time.Time       `json:"last_active_at"`
-	ExpiresAt    time.Time       `json:"expires_at"`
-	EndedAt      *time.Time      `json:"ended_at"`
-	UserAgent    string          `json:"user_agent"`
-	IPAddress    string          `json:"ip_address"`
-	Metadata     json.RawMessage `json:"metadata"`
-}
-
 func collectEvents(rows pgx.Rows, err error) ([]sessions.Event, error) {
 	if err != nil {
 		return nil, mapError(err)
@@ -78,17 +63,13 @@ func fillEvent(e *sessions.Event, sessionID string, old *string, snap []byte) er
 	if old != nil {
 		e.OldStatus = sessions.Status(*old)
 	}
-	var s sessionSnapshot
+	// The snapshot is the session object the writing statement built
+	// (queries.go), read back through the one wire representation.
+	var s wire.Session
 	if err := json.Unmarshal(snap, &s); err != nil {
 		return fmt.Errorf("event %d of %s: session snapshot: %w", e.Seq, sessionID, err)
 	}
-	e.Session = sessions.Session{ID: s.ID, UserID: s.UserID, ClientID: s.ClientID, Status: sessions.Status(s.Status),
-		CreatedAt: s.CreatedAt.UTC(), LastActiveAt: s.LastActiveAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-		UserAgent: s.UserAgent, IPAddress: s.IPAddress, Metadata: s.Metadata}
-	if s.EndedAt != nil {
-		t := s.EndedAt.UTC()
-		e.Session.EndedAt = &t
-	}
+	e.Session = s.ToSession()
 	return nil
 }
 
@@ -190,17 +171,6 @@ func (s *Store) LatestEventSeq(ctx context.Context) (int64, error) {
 // skipped.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]sessions.Event, error) {
 	return collectEvents(s.pool.Query(ctx, `SELECT `+eventColumns+fmt.Sprintf(eventsAfter, 2), after, limit))
-}
-
-// OldestEventAfter returns the commit time of the first event above after,
-// and false when there is none; for the webhook lag.
-func (s *Store) OldestEventAfter(ctx context.Context, after int64) (time.Time, bool, error) {
-	var at time.Time
-	err := s.pool.QueryRow(ctx, `SELECT e.at`+fmt.Sprintf(eventsAfter, 2), after, 1).Scan(&at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
-	return at, err == nil, mapError(err)
 }
 
 // dedicatedConn opens a connection outside the pool, to the direct URL

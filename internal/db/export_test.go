@@ -1,5 +1,21 @@
 package db
 
+import (
+	"context"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
 // ClientsEventsAfterSQL is ClientsEventsAfter's statement, for tests that
 // look at its plan.
 var ClientsEventsAfterSQL = clientsEventsAfter
+
+// CreateClient inserts a client inside tx, the way sign-in's combined
+// statement does, for tests that need a client without a session (and a
+// write that can fail on a duplicate key). The service never creates a
+// bare client, so this lives with the tests.
+func CreateClient(ctx context.Context, tx sessions.Tx, id string, at time.Time) error {
+	_, err := tx.(txStore).tx.Exec(ctx, `INSERT INTO clients (id, created_at) VALUES ($1, $2)`, id, at)
+	return err
+}

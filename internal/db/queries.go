@@ -73,11 +73,6 @@ type txStore struct{ tx *pipelinedTx }
 
 func (t txStore) CommitAfterNext() { t.tx.CommitAfterNext() }
 
-func (t txStore) CreateClient(ctx context.Context, id string, at time.Time) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO clients (id, created_at) VALUES ($1, $2)`, id, at)
-	return err
-}
-
 func (t txStore) LockClient(ctx context.Context, id string) error {
 	var one int
 	err := t.tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&one)

@@ -53,7 +53,7 @@ func inTx(t *testing.T, s *db.Store, fn func(tx sessions.Tx) error) {
 func mustClient(t *testing.T, s *db.Store) string {
 	t.Helper()
 	id := newClientID()
-	inTx(t, s, func(tx sessions.Tx) error { return tx.CreateClient(ctx, id, t0) })
+	inTx(t, s, func(tx sessions.Tx) error { return db.CreateClient(ctx, tx, id, t0) })
 	return id
 }
 
@@ -795,7 +795,7 @@ func TestInTx(t *testing.T) {
 		c, sess := newClientID(), newSession("alice", "", t0)
 		sess.ClientID = c
 		err := s.InTx(ctx, func(tx sessions.Tx) error {
-			if err := tx.CreateClient(ctx, c, t0); err != nil {
+			if err := db.CreateClient(ctx, tx, c, t0); err != nil {
 				return err
 			}
 			if err := tx.InsertSession(ctx, sess, sessions.HashToken(sess.ID), apiActor); err != nil {
@@ -815,10 +815,10 @@ func TestInTx(t *testing.T) {
 		existing := mustClient(t, s)
 		c := newClientID()
 		err := s.InTx(ctx, func(tx sessions.Tx) error {
-			if err := tx.CreateClient(ctx, c, t0); err != nil {
+			if err := db.CreateClient(ctx, tx, c, t0); err != nil {
 				return err
 			}
-			return tx.CreateClient(ctx, existing, t0) // duplicate key
+			return db.CreateClient(ctx, tx, existing, t0) // duplicate key
 		})
 		wantPgError(t, err, "23505", "clients_pkey")
 		if exists(t, s, "clients", c) {
@@ -871,7 +871,7 @@ func TestInTx(t *testing.T) {
 		attempts := 0
 		err := s.InTx(ctx, func(tx sessions.Tx) error {
 			attempts++
-			return tx.CreateClient(ctx, existing, t0)
+			return db.CreateClient(ctx, tx, existing, t0)
 		})
 		if err == nil || attempts != 1 {
 			t.Errorf("err %v after %d attempts, want an error after 1", err, attempts)
@@ -902,7 +902,7 @@ func TestUnavailable(t *testing.T) {
 		t.Helper()
 		for _, op := range operations {
 			err := op.run(s)
-			if code := sessions.ErrorCode(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrUnavailable) {
+			if code := codeOf(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrUnavailable) {
 				t.Errorf("%s: %v (code %q), want unavailable", op.name, err, code)
 			}
 		}
@@ -940,7 +940,7 @@ func TestUnavailable(t *testing.T) {
 		past, cancel := context.WithDeadline(ctx, t0)
 		defer cancel()
 		err := s.InTx(past, func(tx sessions.Tx) error { _, err := tx.ClientExists(past, newClientID()); return err })
-		if code := sessions.ErrorCode(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrTimedOut) {
+		if code := codeOf(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrTimedOut) {
 			t.Errorf("%v (code %q), want unavailable because it ran out of time", err, code)
 		}
 	})
@@ -959,7 +959,7 @@ func TestUnavailable(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		err = s.InTx(short, func(tx sessions.Tx) error { return tx.LockClient(short, c) })
-		if code := sessions.ErrorCode(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrTimedOut) || errors.Is(err, sessions.ErrUnavailable) {
+		if code := codeOf(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrTimedOut) || errors.Is(err, sessions.ErrUnavailable) {
 			t.Errorf("%v (code %q), want unavailable because it ran out of time, not because the database is", err, code)
 		}
 	})
@@ -967,8 +967,8 @@ func TestUnavailable(t *testing.T) {
 		t.Parallel()
 		s := pgtest.NewStore(t)
 		c := mustClient(t, s)
-		err := s.InTx(ctx, func(tx sessions.Tx) error { return tx.CreateClient(ctx, c, t0) })
-		if code := sessions.ErrorCode(err); code != sessions.CodeInternal || errors.Is(err, sessions.ErrUnavailable) {
+		err := s.InTx(ctx, func(tx sessions.Tx) error { return db.CreateClient(ctx, tx, c, t0) })
+		if code := codeOf(err); code != sessions.CodeInternal || errors.Is(err, sessions.ErrUnavailable) {
 			t.Errorf("%v (code %q), want internal", err, code)
 		}
 		wantPgError(t, err, "23505", "")
@@ -1068,8 +1068,8 @@ func TestRefusalsLookTheSame(t *testing.T) {
 	}
 }
 
-// LockSession holds a share lock: an ending of that session waits until
-// the transaction that holds it ends.
+// LockSession takes the lock an UPDATE takes (FOR NO KEY UPDATE): an
+// ending of that session waits until the transaction that holds it ends.
 func TestLockSessionHoldsOffEndings(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewStore(t)
@@ -1095,7 +1095,7 @@ func TestLockSessionHoldsOffEndings(t *testing.T) {
 	}()
 	select {
 	case <-ended:
-		t.Fatal("the session ended while another transaction held its share lock")
+		t.Fatal("the session ended while another transaction held its lock")
 	case <-time.After(300 * time.Millisecond): // the ending waits, as it should
 	}
 	close(release)
@@ -1186,16 +1186,16 @@ func TestTransactionsSendBeginWithTheirFirstStatement(t *testing.T) {
 		want func(error) bool
 	}{
 		{"first statement fails", func(tx sessions.Tx, _ string) error {
-			return tx.CreateClient(ctx, existing, t0)
+			return db.CreateClient(ctx, tx, existing, t0)
 		}, func(err error) bool { return err != nil }},
 		{"a later statement fails", func(tx sessions.Tx, fresh string) error {
-			if err := tx.CreateClient(ctx, fresh, t0); err != nil {
+			if err := db.CreateClient(ctx, tx, fresh, t0); err != nil {
 				return err
 			}
-			return tx.CreateClient(ctx, existing, t0)
+			return db.CreateClient(ctx, tx, existing, t0)
 		}, func(err error) bool { return err != nil }},
 		{"the service fails after writing", func(tx sessions.Tx, fresh string) error {
-			if err := tx.CreateClient(ctx, fresh, t0); err != nil {
+			if err := db.CreateClient(ctx, tx, fresh, t0); err != nil {
 				return err
 			}
 			return errOwn
@@ -1216,7 +1216,7 @@ func TestTransactionsSendBeginWithTheirFirstStatement(t *testing.T) {
 			t.Errorf("%s: %d connections idle in a transaction afterwards (%v)", c.name, open, err)
 		}
 		next := newClientID()
-		if err := s.InTx(ctx, func(tx sessions.Tx) error { return tx.CreateClient(ctx, next, t0) }); err != nil || !exists(t, s, "clients", next) {
+		if err := s.InTx(ctx, func(tx sessions.Tx) error { return db.CreateClient(ctx, tx, next, t0) }); err != nil || !exists(t, s, "clients", next) {
 			t.Errorf("%s: the next transaction: %v", c.name, err)
 		}
 	}
@@ -1306,11 +1306,11 @@ func TestCommitAfterNext(t *testing.T) {
 	t.Run("after another statement", func(t *testing.T) {
 		a, b := newClientID(), newClientID()
 		inTx(t, s, func(tx sessions.Tx) error {
-			if err := tx.CreateClient(ctx, a, t0); err != nil {
+			if err := db.CreateClient(ctx, tx, a, t0); err != nil {
 				return err
 			}
 			tx.CommitAfterNext()
-			return tx.CreateClient(ctx, b, t0)
+			return db.CreateClient(ctx, tx, b, t0)
 		})
 		if !exists(t, s, "clients", a) || !exists(t, s, "clients", b) {
 			t.Error("want both clients committed")
@@ -1333,11 +1333,11 @@ func TestCommitAfterNext(t *testing.T) {
 	t.Run("when it fails", func(t *testing.T) {
 		a := newClientID()
 		err := s.InTx(ctx, func(tx sessions.Tx) error {
-			if err := tx.CreateClient(ctx, a, t0); err != nil {
+			if err := db.CreateClient(ctx, tx, a, t0); err != nil {
 				return err
 			}
 			tx.CommitAfterNext()
-			return tx.CreateClient(ctx, existing, t0)
+			return db.CreateClient(ctx, tx, existing, t0)
 		})
 		wantPgError(t, err, "23505", "clients_pkey")
 		if exists(t, s, "clients", a) {
@@ -1349,10 +1349,10 @@ func TestCommitAfterNext(t *testing.T) {
 		a, b := newClientID(), newClientID()
 		err := s.InTx(ctx, func(tx sessions.Tx) error {
 			tx.CommitAfterNext()
-			if err := tx.CreateClient(ctx, a, t0); err != nil {
+			if err := db.CreateClient(ctx, tx, a, t0); err != nil {
 				return err
 			}
-			return tx.CreateClient(ctx, b, t0)
+			return db.CreateClient(ctx, tx, b, t0)
 		})
 		if err == nil || exists(t, s, "clients", b) {
 			t.Errorf("a statement after the last: %v, stored %v; want an error and nothing", err, exists(t, s, "clients", b))
@@ -1363,12 +1363,12 @@ func TestCommitAfterNext(t *testing.T) {
 		a, b := newClientID(), newClientID()
 		reqCtx, cancel := context.WithCancel(ctx)
 		err := s.InTx(reqCtx, func(tx sessions.Tx) error {
-			if err := tx.CreateClient(reqCtx, a, t0); err != nil {
+			if err := db.CreateClient(reqCtx, tx, a, t0); err != nil {
 				return err
 			}
 			cancel()
 			tx.CommitAfterNext()
-			return tx.CreateClient(reqCtx, b, t0)
+			return db.CreateClient(reqCtx, tx, b, t0)
 		})
 		if err != nil || !exists(t, s, "clients", a) || !exists(t, s, "clients", b) {
 			t.Errorf("InTx: %v; want both clients committed", err)
@@ -1649,4 +1649,14 @@ func TestLatestEventSeqCoversWhatCommittedBefore(t *testing.T) {
 	if evs, err := s.EventsAfter(ctx, latest, 10); err != nil || len(evs) != 0 {
 		t.Fatalf("events after LatestEventSeq %d: %+v, %v; want none", latest, evs, err)
 	}
+}
+
+// codeOf is the code api answers for err: that of the *sessions.Error in
+// its chain, or internal for anything else.
+func codeOf(err error) string {
+	var e *sessions.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return sessions.CodeInternal
 }

@@ -37,8 +37,8 @@ const (
 	// answerSlack is what an answer may take beyond the request timeout
 	// (writing the 503, a loaded 2-core machine under -race).
 	answerSlack = 2 * time.Second
-	// recoveryBound is the issue's bound: within it of Postgres answering
-	// again, the service serves again, without a restart.
+	// recoveryBound: within it of Postgres answering again, the service
+	// serves again, without a restart (README "What the tests cover").
 	recoveryBound = 5 * time.Second
 )
 
@@ -168,8 +168,8 @@ type call struct {
 
 func (c call) took() time.Duration { return c.end.Sub(c.start) }
 
-// unavailable reports whether c is the answer the issue asks for while the
-// database is away.
+// unavailable reports whether c is the documented answer while the
+// database is away: 503 `unavailable` problem+json with a Retry-After.
 func (c call) unavailable() bool {
 	n, err := strconv.Atoi(c.retryAfter)
 	return c.err == nil && c.status == http.StatusServiceUnavailable && c.code == "unavailable" &&

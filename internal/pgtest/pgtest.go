@@ -140,7 +140,3 @@ func NewStore(t testing.TB) *db.Store {
 	t.Cleanup(store.Close)
 	return store
 }
-
-// Container is the running Postgres container, for tests that stop and
-// start it.
-func Container() *postgres.PostgresContainer { return container }

@@ -83,19 +83,11 @@ type CookieChanges struct {
 	ClearAccounts []string // session IDs whose account cookies are cleared
 }
 
-// Empty reports whether the answer leaves the cookies alone.
-func (ch CookieChanges) Empty() bool {
-	return ch.SetActive == nil && !ch.ClearActive && len(ch.SetAccounts) == 0 && len(ch.ClearAccounts) == 0
-}
-
 func (ch *CookieChanges) clearAccount(id string) {
 	if !slices.Contains(ch.ClearAccounts, id) {
 		ch.ClearAccounts = append(ch.ClearAccounts, id)
 	}
 }
-
-// Mode is the session mode the service runs in.
-func (s *Service) Mode() Mode { return s.cfg.Mode }
 
 func (s *Service) issued(sess Session, token string) IssuedCookie {
 	return IssuedCookie{SessionID: sess.ID, Token: token, MaxAge: sess.ExpiresAt.Sub(s.now())}
@@ -185,37 +177,109 @@ func (s *Service) CookiesAfterAuthFailure(b Browser) CookieChanges {
 	return ch
 }
 
-// SignOutInBrowser is SignOut for a caller that came with its cookies (b;
-// nil for a bearer token, whose answer sets no cookie). On top of what
-// SignOut ends it says what happens to the cookies: "sign out of all
-// accounts" (multi mode, no sessionID) clears the active cookie and every
-// account cookie the request carried; otherwise see CookiesAfterEnd.
-func (s *Service) SignOutInBrowser(ctx context.Context, c Caller, b *Browser, sessionID, redirectURL string) (EndResult, CookieChanges, error) {
-	res, err := s.SignOut(ctx, c, sessionID, redirectURL)
-	if err != nil || b == nil {
-		return res, CookieChanges{}, err
-	}
-	if s.cfg.Mode == ModeMulti && sessionID == "" {
-		return res, signedOutOfAll(b), nil
-	}
-	return res, s.CookiesAfterEnd(ctx, c, b, res), nil
+// SignOutRequest is a DELETE /session: signOut() as the client libraries
+// call it, with the credential the request presented.
+type SignOutRequest struct {
+	// Token is the session token presented (a bearer token, or the
+	// browser's active cookie); empty when there was none.
+	Token string
+	// Backend is set, instead of Token, when the request presented a valid
+	// API key (the transport holds the keys): a backend holds no session
+	// to sign out of and is refused with forbidden.
+	Backend bool
+	// Browser is the cookies the request carried (nil for a bearer
+	// credential, whose answer sets no cookie).
+	Browser *Browser
+	// SessionID names the one session to end; NamesSession reports whether
+	// the request named one at all. A named but empty ID is invalid_id,
+	// never "sign out of all".
+	SessionID    string
+	NamesSession bool
+	RedirectURL  string
 }
 
-// signedOutOfAll clears the active cookie and every account cookie b
-// carried.
-func signedOutOfAll(b *Browser) CookieChanges {
-	if b == nil {
-		return CookieChanges{}
-	}
-	ch := CookieChanges{ClearActive: true}
-	for id := range b.Accounts {
-		ch.clearAccount(id)
-	}
-	slices.Sort(ch.ClearAccounts)
-	return ch
+// SignedOut is what SignOut did: the sessions it ended, the holder it
+// authenticated (for the transport to record as it does after
+// Authenticate) and what happens to the browser's cookies.
+type SignedOut struct {
+	EndResult
+	Caller  Caller
+	Cookies CookieChanges
 }
 
-// SignOutToken is SignOutInBrowser without a session ID for the holder of
+// SignOut is DELETE /session, every form of it. Without SessionID it ends
+// the holder's session (single mode) or every session on its client
+// (multi mode: "sign out of all accounts", which also clears the active
+// cookie and every account cookie the browser carried); with SessionID it
+// ends exactly that session, if it is on the holder's client or of its
+// user (otherwise ErrSessionNotFound), and the cookies follow
+// CookiesAfterEnd.
+//
+// Its answers, in order: an unknown, ended, expired or malformed token is
+// ErrUnauthenticated; a backend is forbidden; a bad session ID invalid_id;
+// a bad redirect URL invalid_redirect_url. On any of them nothing ends.
+func (s *Service) SignOut(ctx context.Context, r SignOutRequest) (SignedOut, error) {
+	if r.Backend {
+		if r.NamesSession && r.SessionID == "" {
+			return SignedOut{}, EmptyIDParameter("session_id")
+		}
+		return SignedOut{}, errHolderOnly
+	}
+	redirect, err := s.signOutRedirect(ctx, r)
+	if err != nil {
+		return SignedOut{}, err
+	}
+	if !r.NamesSession {
+		return s.signOutByToken(ctx, r.Token, r.Browser, redirect)
+	}
+	self, err := s.Authenticate(ctx, r.Token)
+	if err != nil {
+		return SignedOut{}, err
+	}
+	if err := checkNamedSession(r.SessionID); err != nil {
+		return SignedOut{}, err
+	}
+	c := Holder(self)
+	res, err := s.endSession(ctx, c, r.SessionID, redirect)
+	if err != nil {
+		return SignedOut{}, err
+	}
+	return SignedOut{EndResult: res, Caller: c, Cookies: s.CookiesAfterEnd(ctx, c, r.Browser, res)}, nil
+}
+
+// signOutRedirect is the one check of a sign-out's redirect URL, before
+// anything is locked or ended. A bad one still answers after the faults
+// that come before it on every route: a refused credential (found with a
+// look-up that writes nothing; only this failing request pays for it),
+// then a bad session ID.
+func (s *Service) signOutRedirect(ctx context.Context, r SignOutRequest) (string, error) {
+	redirect, err := checkRedirectURL(r.RedirectURL, s.cfg.AllowedRedirectOrigins)
+	if err == nil {
+		return redirect, nil
+	}
+	if _, authErr := s.liveSession(ctx, r.Token); authErr != nil {
+		return "", authErr
+	}
+	if r.NamesSession {
+		if idErr := checkNamedSession(r.SessionID); idErr != nil {
+			return "", idErr
+		}
+	}
+	return "", err
+}
+
+// checkNamedSession checks the session_id of a sign-out.
+func checkNamedSession(id string) error {
+	if id == "" {
+		return EmptyIDParameter("session_id")
+	}
+	if !ValidSessionID(id) {
+		return errInvalidSessionID
+	}
+	return nil
+}
+
+// signOutByToken is the sign-out without a session ID for the holder of
 // token, who has not been authenticated yet: it ends the token's session
 // (single mode) or every session on its client (multi mode) in one
 // transaction that also authenticates. Its first statement finds and
@@ -224,18 +288,16 @@ func signedOutOfAll(b *Browser) CookieChanges {
 // lock order — so the sign-out takes two round trips to the database
 // (that one with its BEGIN, then the ending with its COMMIT) instead of a
 // lookup before the transaction and the locks one by one. What it decides
-// is what Authenticate followed by SignOutInBrowser decide: an unknown,
-// ended, expired or malformed token is ErrUnauthenticated, a bad redirect
-// URL invalid_redirect_url, and nothing ends. It returns the caller it
-// authenticated, for the transport to record as it does after Authenticate.
-func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, redirectURL string) (Caller, EndResult, CookieChanges, error) {
+// is what Authenticate followed by ending the session decide: an unknown,
+// ended, expired or malformed token is ErrUnauthenticated and nothing ends.
+// redirect is the accepted redirect URL (signOutRedirect).
+func (s *Service) signOutByToken(ctx context.Context, token string, b *Browser, redirect string) (SignedOut, error) {
 	if !WellFormedToken(token) {
-		return Caller{}, EndResult{}, CookieChanges{}, ErrUnauthenticated
+		return SignedOut{}, ErrUnauthenticated
 	}
 	multi := s.cfg.Mode == ModeMulti
 	var c Caller
 	var ended []Session
-	var redirect string
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		lock := tx.LockSessionByToken
 		if multi {
@@ -246,9 +308,6 @@ func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, re
 			return err
 		}
 		c = Holder(self)
-		if redirect, err = checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins); err != nil {
-			return err
-		}
 		ending := c.ending(Ending{At: now, Expiry: s.expiry(now)})
 		if now.Sub(self.LastActiveAt) >= s.activityInterval() {
 			// The activity Authenticate would have written first.
@@ -263,13 +322,29 @@ func (s *Service) SignOutToken(ctx context.Context, token string, b *Browser, re
 		return err
 	})
 	if err != nil {
-		return Caller{}, EndResult{}, CookieChanges{}, err
+		return SignedOut{}, err
 	}
-	res := s.endResult(c, ended, redirect)
+	out := SignedOut{EndResult: s.endResult(c, ended, redirect), Caller: c}
 	if multi {
-		return c, res, signedOutOfAll(b), nil
+		out.Cookies = signedOutOfAll(b)
+	} else {
+		out.Cookies = s.CookiesAfterEnd(ctx, c, b, out.EndResult)
 	}
-	return c, res, s.CookiesAfterEnd(ctx, c, b, res), nil
+	return out, nil
+}
+
+// signedOutOfAll clears the active cookie and every account cookie b
+// carried.
+func signedOutOfAll(b *Browser) CookieChanges {
+	if b == nil {
+		return CookieChanges{}
+	}
+	ch := CookieChanges{ClearActive: true}
+	for id := range b.Accounts {
+		ch.clearAccount(id)
+	}
+	slices.Sort(ch.ClearAccounts)
+	return ch
 }
 
 // CookiesAfterEnd is what an ending answer does to the cookies of a caller

@@ -47,12 +47,6 @@ func (c Caller) scope() Scope {
 	return Scope{UserID: c.Session.UserID, ClientID: c.Session.ClientID}
 }
 
-// canSee reports whether the caller's scope holds s.
-func (c Caller) canSee(s Session) bool {
-	sc := c.scope()
-	return sc == Scope{} || s.UserID == sc.UserID || s.ClientID == sc.ClientID
-}
-
 // ending is what sessions this caller ends become: revoked when a backend
 // ends them or when they are on another client, ended when they are on the
 // caller's own client.

@@ -1,24 +1,19 @@
 package sessions
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Codes are the stable, snake_case error codes of the public API. The api
 // package maps each one to an HTTP status in one place.
 const (
-	CodeInvalidRequest       = "invalid_request"
-	CodeInvalidID            = "invalid_id"
-	CodeInvalidRedirectURL   = "invalid_redirect_url"
-	CodeUnauthenticated      = "unauthenticated"
-	CodeForbidden            = "forbidden"
-	CodeSessionNotFound      = "session_not_found"
-	CodeClientNotFound       = "client_not_found"
-	CodePayloadTooLarge      = "payload_too_large"
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeUnavailable          = "unavailable"
-	CodeInternal             = "internal"
+	CodeInvalidRequest     = "invalid_request"
+	CodeInvalidID          = "invalid_id"
+	CodeInvalidRedirectURL = "invalid_redirect_url"
+	CodeUnauthenticated    = "unauthenticated"
+	CodeForbidden          = "forbidden"
+	CodeSessionNotFound    = "session_not_found"
+	CodeClientNotFound     = "client_not_found"
+	CodeUnavailable        = "unavailable"
+	CodeInternal           = "internal"
 )
 
 // Error is the one error type callers of this package need to understand.
@@ -39,14 +34,12 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of the *Error in err's chain, or CodeInternal
-// for anything else: an unknown error is never described to a client.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return CodeInternal
+// EmptyIDParameter is the invalid_id answer to a query parameter that is
+// present but empty (?session_id=, ?except=): leaving it out means
+// something else ("sign out of all", "everywhere"), so an empty value is
+// never read as absent.
+func EmptyIDParameter(name string) *Error {
+	return &Error{Code: CodeInvalidID, Message: name + " is empty: leave it out, or give a session ID."}
 }
 
 // Errors the service returns as they are, so they can be compared with

@@ -18,7 +18,7 @@ type Event struct {
 	Actor     string
 }
 
-// Event types, as SPEC.md names them.
+// Event types, as the contract names them (openapi.yaml, GET /session/events).
 const (
 	EventCreated = "session.created"
 	eventPrefix  = "session."
@@ -45,15 +45,6 @@ func (e Event) PublicActor() string {
 
 // Ends reports whether the event ends its session.
 func (e Event) Ends() bool { return e.Session.Status != StatusActive }
-
-// EventTypes lists every event type.
-func EventTypes() []string {
-	types := []string{EventCreated}
-	for _, s := range Statuses[1:] {
-		types = append(types, eventPrefix+string(s))
-	}
-	return types
-}
 
 // ExpiryOf returns the moment s stops being valid under the service's
 // bounds: its lifetime, or its inactivity timeout if that comes first.

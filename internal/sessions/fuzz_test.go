@@ -166,8 +166,8 @@ func FuzzCheckRedirectURL(f *testing.F) {
 		}
 		got, err := checkRedirectURL(raw, allowed)
 		if err != nil {
-			if ErrorCode(err) != CodeInvalidRedirectURL {
-				t.Fatalf("checkRedirectURL(%q): code %s, want %s", raw, ErrorCode(err), CodeInvalidRedirectURL)
+			if codeOf(err) != CodeInvalidRedirectURL {
+				t.Fatalf("checkRedirectURL(%q): code %s, want %s", raw, codeOf(err), CodeInvalidRedirectURL)
 			}
 			return
 		}
@@ -270,8 +270,8 @@ func FuzzParseListQuery(f *testing.F) {
 		var lf ListFilter
 		err := parseListQuery(&lf, ListQuery{Status: status, Limit: limit, Cursor: cursor})
 		if err != nil {
-			if ErrorCode(err) != CodeInvalidRequest {
-				t.Fatalf("code %s, want %s", ErrorCode(err), CodeInvalidRequest)
+			if codeOf(err) != CodeInvalidRequest {
+				t.Fatalf("code %s, want %s", codeOf(err), CodeInvalidRequest)
 			}
 			return
 		}
@@ -306,7 +306,7 @@ func FuzzSignInInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, userID, clientID, userAgent, ip string, metadata []byte) {
 		in, err := validateSignIn(SignInInput{UserID: userID, ClientID: clientID, UserAgent: userAgent, IPAddress: ip, Metadata: metadata})
 		if err != nil {
-			if code := ErrorCode(err); code != CodeInvalidRequest && code != CodeInvalidID {
+			if code := codeOf(err); code != CodeInvalidRequest && code != CodeInvalidID {
 				t.Fatalf("code %s", code)
 			}
 			return

@@ -44,8 +44,7 @@ func (s *countingStore) InTx(_ context.Context, fn func(Tx) error) error {
 // client exists, and no session does.
 type countingTx struct{ s *countingStore }
 
-func (countingTx) CreateClient(context.Context, string, time.Time) error { return nil }
-func (countingTx) CommitAfterNext()                                      {}
+func (countingTx) CommitAfterNext() {}
 func (countingTx) LockSessionByToken(context.Context, TokenHash) (Session, error) {
 	return Session{}, ErrSessionNotFound
 }
@@ -179,7 +178,7 @@ func TestMalformedRequestsNeverReachTheStore(t *testing.T) {
 			return err
 		}},
 	} {
-		if err := c.call(); ErrorCode(err) != c.code {
+		if err := c.call(); codeOf(err) != c.code {
 			t.Errorf("%s: %v, want %s", c.name, err, c.code)
 		}
 	}

@@ -53,11 +53,7 @@ func (t *tripTx) stmt(name string) {
 	t.s.trips = append(t.s.trips, name)
 }
 
-func (t *tripTx) CommitAfterNext() { t.commitNext = true }
-func (t *tripTx) CreateClient(context.Context, string, time.Time) error {
-	t.stmt("CreateClient")
-	return nil
-}
+func (t *tripTx) CommitAfterNext()                         { t.commitNext = true }
 func (t *tripTx) LockClient(context.Context, string) error { t.stmt("LockClient"); return nil }
 func (t *tripTx) ClientExists(context.Context, string) (bool, error) {
 	t.stmt("ClientExists")
@@ -118,18 +114,25 @@ func (t *tripTx) DeleteEndedBefore(context.Context, time.Time, int) (int, error)
 	return 0, nil
 }
 
-// TestRoundTrips: what each hot call costs in round trips to the
-// database, statement by statement — the budget of issue 11 (a sign-in:
-// at most 3; a plain sign-out in single mode: 2) and the calls next to it.
-func TestRoundTrips(t *testing.T) {
-	ctx := context.Background()
+// holderAt returns the clock of a test, a token and the active session
+// every lock of tripStore finds, created and last active idle ago.
+func holderAt(t *testing.T, idle time.Duration) (time.Time, string, Session) {
+	t.Helper()
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	token, err := newToken()
 	if err != nil {
 		t.Fatal(err)
 	}
-	self := Session{ID: newID(sessionIDPrefix, now), UserID: "alice", ClientID: newID(clientIDPrefix, now), Status: StatusActive,
-		CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(time.Hour)}
+	return now, token, Session{ID: newID(sessionIDPrefix, now), UserID: "alice", ClientID: newID(clientIDPrefix, now),
+		Status: StatusActive, CreatedAt: now.Add(-idle), LastActiveAt: now.Add(-idle), ExpiresAt: now.Add(time.Hour)}
+}
+
+// TestRoundTrips: what each hot call costs in round trips to the
+// database, statement by statement — the budget BENCHMARKS.md sets (a sign-in:
+// at most 3; a plain sign-out in single mode: 2) and the calls next to it.
+func TestRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	now, token, self := holderAt(t, 0)
 	other := self
 	other.ID = newID(sessionIDPrefix, now)
 	for _, c := range []struct {
@@ -147,19 +150,15 @@ func TestRoundTrips(t *testing.T) {
 			return err
 		}, []string{"BEGIN+LockSignIn", "EndSessions", "InsertSession+COMMIT"}},
 		{"sign-out by token, single mode", ModeSingle, func(s *Service) error {
-			_, _, _, err := s.SignOutToken(ctx, token, nil, "")
+			_, err := s.SignOut(ctx, SignOutRequest{Token: token})
 			return err
 		}, []string{"BEGIN+LockSessionByToken", "EndSessions+COMMIT"}},
 		{"sign-out by token, multi mode", ModeMulti, func(s *Service) error {
-			_, _, _, err := s.SignOutToken(ctx, token, nil, "")
+			_, err := s.SignOut(ctx, SignOutRequest{Token: token})
 			return err
 		}, []string{"BEGIN+LockClientOfToken", "EndSessions+COMMIT"}},
-		{"sign-out of an authenticated holder", ModeSingle, func(s *Service) error {
-			_, err := s.SignOut(ctx, Holder(self), "", "")
-			return err
-		}, []string{"BEGIN+LockSession", "EndSessions+COMMIT"}},
 		{"a holder ends another session of its user", ModeMulti, func(s *Service) error {
-			_, err := s.SignOut(ctx, Holder(self), other.ID, "")
+			_, err := s.endSession(ctx, Holder(self), other.ID, "")
 			return err
 		}, []string{"BEGIN+Session", "LockSessionsAndOwn", "EndSessions+COMMIT"}},
 		{"a holder signs out its other devices", ModeSingle, func(s *Service) error {
@@ -183,6 +182,42 @@ func TestRoundTrips(t *testing.T) {
 			}
 			if !slices.Equal(store.trips, c.want) {
 				t.Errorf("round trips %q, want %q", store.trips, c.want)
+			}
+		})
+	}
+}
+
+// TestSignOutWithABadRedirectWritesNothing: DELETE /session checks its
+// redirect URL in one place, before any transaction; a bad one answers
+// after a refused credential and a bad session ID would have, finding
+// that out with one read and no write (no activity touched, nothing
+// locked or ended).
+func TestSignOutWithABadRedirectWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	// Last active an hour ago: an Authenticate would write its activity.
+	now, token, self := holderAt(t, time.Hour)
+	for _, c := range []struct {
+		name string
+		req  SignOutRequest
+		code string
+	}{
+		{"plain", SignOutRequest{Token: token, RedirectURL: "https://evil.example/"}, CodeInvalidRedirectURL},
+		{"named", SignOutRequest{Token: token, SessionID: self.ID, NamesSession: true, RedirectURL: "https://evil.example/"}, CodeInvalidRedirectURL},
+		{"named, bad ID", SignOutRequest{Token: token, SessionID: "sess_x", NamesSession: true, RedirectURL: "https://evil.example/"}, CodeInvalidID},
+		{"named, empty ID", SignOutRequest{Token: token, NamesSession: true, RedirectURL: "https://evil.example/"}, CodeInvalidID},
+		{"malformed token", SignOutRequest{Token: "st_short", RedirectURL: "https://evil.example/"}, CodeUnauthenticated},
+		{"backend", SignOutRequest{Backend: true, RedirectURL: "https://evil.example/"}, CodeForbidden},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := &tripStore{self: self}
+			svc := NewService(store, Config{Mode: ModeMulti, Lifetime: 2 * time.Hour, Now: func() time.Time { return now }})
+			if _, err := svc.SignOut(ctx, c.req); codeOf(err) != c.code {
+				t.Fatalf("SignOut: %v, want %s", err, c.code)
+			}
+			for _, trip := range store.trips {
+				if trip != "SessionByTokenHash" {
+					t.Errorf("round trips %q: want at most the token's read", store.trips)
+				}
 			}
 		})
 	}

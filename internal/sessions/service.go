@@ -305,28 +305,6 @@ func (s *Service) endResult(c Caller, ended []Session, redirect string) EndResul
 	return r
 }
 
-// SignOut is signOut() for a session holder. Without sessionID it ends the
-// caller's session in single mode, and every active session on the
-// caller's client in multi mode; with sessionID it ends exactly that
-// session, if it is on the caller's client or of the caller's user
-// (otherwise ErrSessionNotFound and nothing ends). A bad redirectURL is
-// invalid_redirect_url and nothing ends.
-func (s *Service) SignOut(ctx context.Context, c Caller, sessionID, redirectURL string) (EndResult, error) {
-	if c.IsBackend() {
-		return EndResult{}, errHolderOnly
-	}
-	if sessionID != "" {
-		return s.EndSession(ctx, c, sessionID, redirectURL)
-	}
-	if s.cfg.Mode == ModeMulti {
-		clientID := c.Session.ClientID
-		return s.end(ctx, c, Selector{ClientID: clientID}, redirectURL, func(tx Tx) error {
-			return tx.LockClient(ctx, clientID)
-		})
-	}
-	return s.end(ctx, c, Selector{SessionID: c.Session.ID}, redirectURL, nil)
-}
-
 // errHolderOnly answers a backend that calls an endpoint about "my" session.
 var errHolderOnly = &Error{Code: CodeForbidden, Message: "This endpoint is only for session holders: present a session token."}
 
@@ -337,7 +315,16 @@ func (s *Service) EndSession(ctx context.Context, c Caller, id, redirectURL stri
 	if !ValidSessionID(id) {
 		return EndResult{}, errInvalidSessionID
 	}
-	return s.end(ctx, c, Selector{SessionID: id}, redirectURL, func(tx Tx) error {
+	redirect, err := checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins)
+	if err != nil {
+		return EndResult{}, err
+	}
+	return s.endSession(ctx, c, id, redirect)
+}
+
+// endSession is EndSession once id and the redirect URL are checked.
+func (s *Service) endSession(ctx context.Context, c Caller, id, redirect string) (EndResult, error) {
+	return s.end(ctx, c, Selector{SessionID: id}, redirect, func(tx Tx) error {
 		_, err := tx.Session(ctx, id, c.scope())
 		return err
 	})
@@ -354,7 +341,11 @@ func (s *Service) EndUserSessions(ctx context.Context, c Caller, userID, exceptI
 	if exceptID != "" && !ValidSessionID(exceptID) {
 		return EndResult{}, errInvalidSessionID
 	}
-	return s.end(ctx, c, Selector{UserID: userID, ExceptSessionID: exceptID}, redirectURL, func(tx Tx) error {
+	redirect, err := checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins)
+	if err != nil {
+		return EndResult{}, err
+	}
+	return s.end(ctx, c, Selector{UserID: userID, ExceptSessionID: exceptID}, redirect, func(tx Tx) error {
 		if err := tx.LockKnownUser(ctx, userID); err != nil {
 			return err
 		}
@@ -379,26 +370,28 @@ func (s *Service) EndClientSessions(ctx context.Context, c Caller, clientID, red
 	if !c.IsBackend() && c.Session.ClientID != clientID {
 		return EndResult{}, ErrClientNotFound
 	}
-	// LockClient is also the existence check: ErrClientNotFound if none.
-	return s.end(ctx, c, Selector{ClientID: clientID}, redirectURL, func(tx Tx) error {
-		return tx.LockClient(ctx, clientID)
-	})
-}
-
-// end is every ending call: check the redirect URL first (nothing ends on a
-// bad one), then in one transaction (see act) check access and take the
-// scope's lock, record what has expired, and end the selected active
-// sessions with the caller's statuses.
-func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirectURL string, lock func(Tx) error) (EndResult, error) {
 	redirect, err := checkRedirectURL(redirectURL, s.cfg.AllowedRedirectOrigins)
 	if err != nil {
 		return EndResult{}, err
 	}
+	// LockClient is also the existence check: ErrClientNotFound if none.
+	return s.end(ctx, c, Selector{ClientID: clientID}, redirect, func(tx Tx) error {
+		return tx.LockClient(ctx, clientID)
+	})
+}
+
+// end is every ending call once its caller has checked the redirect URL
+// (redirect is the accepted one; nothing ends on a bad one): in one
+// transaction (see act) check access and take the scope's lock, record
+// what has expired, and end the selected active sessions with the
+// caller's statuses.
+func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirect string, lock func(Tx) error) (EndResult, error) {
 	var ended []Session
-	err = s.actOn(ctx, c, lock, &sel, func(tx Tx, now time.Time) error {
+	err := s.actOn(ctx, c, lock, &sel, func(tx Tx, now time.Time) error {
 		// Sessions already past a bound are recorded as expired by the
 		// same statement, not ended.
 		tx.CommitAfterNext()
+		var err error
 		ended, err = tx.EndSessions(ctx, sel, c.ending(Ending{At: now, Expiry: s.expiry(now)}))
 		return err
 	})

@@ -31,8 +31,6 @@ type Store interface {
 
 // Tx is what the service does inside one transaction.
 type Tx interface {
-	// CreateClient inserts a new client.
-	CreateClient(ctx context.Context, id string, at time.Time) error
 	// LockClient takes the client's row lock until the transaction ends,
 	// serialising sign-ins on one client; ErrClientNotFound if none.
 	LockClient(ctx context.Context, id string) error
