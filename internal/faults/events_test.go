@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -19,95 +18,59 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/pgtest"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 // webhookSecret signs every test webhook (the base64 of 32 bytes).
 const webhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo="
 
-// receiver is a webhook endpoint that verifies every delivery with the
-// Standard Webhooks reference library and records what it accepted.
+// receiver is the shared webhook endpoint (every signature verified with
+// the Standard Webhooks reference library) with what these tests make it
+// do: answer another status, answer late, hold deliveries, refuse one.
 type receiver struct {
-	t    *testing.T
-	addr string
-	wh   *standardwebhooks.Webhook
+	*testbed.Receiver
+	t *testing.T
 
-	mu       sync.Mutex
-	srv      *http.Server
-	answer   int           // status to answer; 0 means 204
-	delay    time.Duration // before answering
-	refuse   string        // an event whose user ID holds it is answered 403 (a WAF's refusal), if set
-	gate     chan struct{} // if set, each request waits for a value from it (or its close)
-	ids      []int64       // accepted (2xx) deliveries, in arrival order
-	attempts []time.Time   // every request
-	bad      int           // deliveries whose signature did not verify
+	mu     sync.Mutex
+	answer int           // status to answer; 0 means 204
+	delay  time.Duration // before answering
+	refuse string        // an event whose user ID holds it is answered 403 (a WAF's refusal), if set
+	gate   chan struct{} // if set, each request waits for a value from it (or its close)
 }
 
 func newReceiver(t *testing.T) *receiver {
-	wh, err := standardwebhooks.NewWebhook(webhookSecret)
-	if err != nil {
+	r := &receiver{t: t}
+	var err error
+	if r.Receiver, err = testbed.NewReceiver(webhookSecret, r.respond); err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, wh: wh}
-	r.up()
-	t.Cleanup(r.down)
+	t.Cleanup(r.Down)
 	return r
 }
 
-func (r *receiver) URL() string { return "http://" + r.addr + "/hooks/sessiond" }
+func (r *receiver) URL() string { return "http://" + r.Addr() + "/hooks/sessiond" }
 
-// up starts serving, on the same address as before if it was down.
+// up starts serving again, on the same address.
 func (r *receiver) up() {
-	addr := r.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if err := r.Up(); err != nil {
 		r.t.Fatal(err)
 	}
-	r.mu.Lock()
-	r.addr = ln.Addr().String()
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve)}
-	srv := r.srv
-	r.mu.Unlock()
-	go srv.Serve(ln)
 }
 
-// down closes the listener and every connection: deliveries are refused.
-func (r *receiver) down() {
+// respond answers a delivery whose signature verified.
+func (r *receiver) respond(id string, body []byte) int {
 	r.mu.Lock()
-	srv := r.srv
-	r.srv = nil
-	r.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
-
-func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	r.attempts = append(r.attempts, time.Now())
 	answer, delay, refuse, gate := r.answer, r.delay, r.refuse, r.gate
 	r.mu.Unlock()
 	if gate != nil {
 		<-gate
 	}
 	time.Sleep(delay)
-	if err := r.wh.Verify(body, req.Header); err != nil {
-		r.mu.Lock()
-		r.bad++
-		r.mu.Unlock()
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
 	if answer != 0 {
-		w.WriteHeader(answer)
-		return
+		return answer
 	}
 	var p struct {
 		Type string `json:"type"`
@@ -118,19 +81,27 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			} `json:"session"`
 		} `json:"data"`
 	}
-	seq, err := strconv.ParseInt(strings.TrimPrefix(req.Header.Get("webhook-id"), "evt_"), 10, 64)
+	_, err := strconv.ParseInt(strings.TrimPrefix(id, "evt_"), 10, 64)
 	if json.Unmarshal(body, &p) != nil || err != nil || !strings.HasPrefix(p.Type, "session.") || p.Data.Session.ID == "" {
-		http.Error(w, "bad payload", http.StatusBadRequest)
-		return
+		return http.StatusBadRequest
 	}
 	if refuse != "" && strings.Contains(p.Data.Session.UserID, refuse) {
-		http.Error(w, "refused by policy", http.StatusForbidden)
-		return
+		return http.StatusForbidden // refused by policy
 	}
-	r.mu.Lock()
-	r.ids = append(r.ids, seq)
-	r.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
+
+// ids lists the Seq of every accepted delivery, in arrival order.
+func (r *receiver) ids() []int64 {
+	var ids []int64
+	for _, d := range r.Accepted() {
+		seq, err := strconv.ParseInt(strings.TrimPrefix(d.ID, "evt_"), 10, 64)
+		if err != nil {
+			r.t.Errorf("accepted delivery %q has no Seq", d.ID)
+		}
+		ids = append(ids, seq)
+	}
+	return ids
 }
 
 // hold makes every request wait at the gate until release lets it
@@ -144,11 +115,7 @@ func (r *receiver) hold() chan struct{} {
 }
 
 // accepted is how many deliveries the receiver answered 2xx.
-func (r *receiver) accepted() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ids)
-}
+func (r *receiver) accepted() int { return len(r.Accepted()) }
 
 func (r *receiver) set(answer int, delay time.Duration) {
 	r.mu.Lock()
@@ -181,10 +148,8 @@ func (r *receiver) waitAllDelivered(t *testing.T, dbURL string, within time.Dura
 	want := committedSeqs(t, dbURL)
 	deadline := time.Now().Add(within)
 	for {
-		r.mu.Lock()
-		ids := slices.Clone(r.ids)
-		bad := r.bad
-		r.mu.Unlock()
+		ids := r.ids()
+		bad := r.BadSignatures()
 		if bad > 0 {
 			t.Fatalf("%d deliveries failed signature verification", bad)
 		}
@@ -285,7 +250,7 @@ func TestWebhooksThroughOutageAndCrash(t *testing.T) {
 		t.Errorf("%d duplicates in normal operation", d)
 	}
 
-	recv.down()
+	recv.Down()
 	outage := time.Now()
 	changes(t, p.Addr, "during", 50)
 	time.Sleep(5*time.Second - time.Since(outage))
@@ -438,9 +403,7 @@ func TestWebhooksReceiverFailingForever(t *testing.T) {
 			t.Fatal("no event dropped within 30 s")
 		}
 	}
-	recv.mu.Lock()
-	attempts := slices.Clone(recv.attempts)
-	recv.mu.Unlock()
+	attempts := recv.Attempts()
 	// Deliveries are in order, so the attempts until the first drop are
 	// all the first event's: the first attempt, then one per backoff.
 	step := backoffMin
@@ -612,7 +575,7 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	recv := newReceiver(t)
 	secrets := []string{"hookpass", "PATHSECRET", "QUERYSECRET"}
-	hookURL := "http://hookuser:hookpass@" + recv.addr + "/services/T0/PATHSECRET?token=QUERYSECRET"
+	hookURL := "http://hookuser:hookpass@" + recv.Addr() + "/services/T0/PATHSECRET?token=QUERYSECRET"
 	recv.mu.Lock()
 	recv.refuse = "<script>"
 	recv.mu.Unlock()
@@ -637,9 +600,7 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 	// Every event but the refused one arrives, in order.
 	want := slices.DeleteFunc(committedSeqs(t, dbURL), func(s int64) bool { return s == refusedSeq })
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		recv.mu.Lock()
-		got := slices.Clone(recv.ids)
-		recv.mu.Unlock()
+		got := recv.ids()
 		if slices.Equal(got, want) {
 			break
 		}
@@ -685,9 +646,7 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM webhook_dead_letters`).Scan(&left); err != nil {
 			t.Fatal(err)
 		}
-		recv.mu.Lock()
-		got := slices.Clone(recv.ids)
-		recv.mu.Unlock()
+		got := recv.ids()
 		if left == 0 && slices.Contains(got, refusedSeq) {
 			break
 		}
