@@ -50,7 +50,7 @@ func sampleRSS(pid int) func() int64 {
 // o.conns connections, and fills res.
 func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed *seeded,
 	res *results, dir string, logf func(string, ...any)) error {
-	pid := srv.cmd.Process.Pid
+	pid := srv.Cmd.Process.Pid
 	// phaseOn measures a phase against the server process with that pid
 	// (sessiond, or a floor server); phaseAt and phase against sessiond.
 	phaseOn := func(pid int, name string, conns int, rate float64, profile string,
@@ -152,7 +152,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 			if round == 0 {
 				profile = "cpu-get-session.pprof"
 			}
-			r, err := phase(phaseGet, 0, profile, getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
+			r, err := phase(phaseGet, 0, profile, getSessionWorker(srv.Addr, &tokenFeed{tokens: seed.get}))
 			if err != nil {
 				raw.pool.Close()
 				return err
@@ -173,7 +173,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 		res.getCPU = r.cpuPerRequest()
 		res.getServerCPU = r.serverCPUPerRequest()
 		if !o.skip["get-half"] && r.RPS > 0 {
-			h, err := phase(phaseGetHalf, r.RPS/2, "", getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
+			h, err := phase(phaseGetHalf, r.RPS/2, "", getSessionWorker(srv.Addr, &tokenFeed{tokens: seed.get}))
 			if err != nil {
 				return err
 			}
@@ -183,7 +183,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 	// The floors (floor.go): the same load against servers with nothing
 	// of sessiond's own, right after its rounds.
 	if !o.skip["floor"] && len(gets) > 0 {
-		answer, err := sessionAnswer(srv.addr, seed.get[0])
+		answer, err := sessionAnswer(srv.Addr, seed.get[0])
 		if err != nil {
 			return err
 		}
@@ -192,8 +192,8 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 			if err != nil {
 				return err
 			}
-			r, err := phaseOn(fl.cmd.Process.Pid, phaseFloor+kind, o.conns, 0, "",
-				getSessionWorker(fl.addr, &tokenFeed{tokens: seed.get}))
+			r, err := phaseOn(fl.Cmd.Process.Pid, phaseFloor+kind, o.conns, 0, "",
+				getSessionWorker(fl.Addr, &tokenFeed{tokens: seed.get}))
 			fl.stop()
 			if err != nil {
 				return err
@@ -206,7 +206,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 	if !o.skip["scale"] {
 		for _, n := range o.scale {
 			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phaseGet, n), n, 0, "",
-				getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
+				getSessionWorker(srv.Addr, &tokenFeed{tokens: seed.get}))
 			if err != nil {
 				return err
 			}
@@ -216,7 +216,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 	// The reserve tokens: first read with the activity write due, then
 	// signed out.
 	if !o.skip["get-due"] {
-		r, err := phase(phaseGetDue, 0, "", getSessionWorker(srv.addr, &tokenFeed{tokens: seed.del, once: true}))
+		r, err := phase(phaseGetDue, 0, "", getSessionWorker(srv.Addr, &tokenFeed{tokens: seed.del, once: true}))
 		if err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 	var mu sync.Mutex
 	del := append([]string(nil), seed.del...)
 	if !o.skip["post"] {
-		r, err := phase(phasePost, 0, "cpu-post-sessions.pprof", signInWorker(srv.addr, func(tokens []string) {
+		r, err := phase(phasePost, 0, "cpu-post-sessions.pprof", signInWorker(srv.Addr, func(tokens []string) {
 			mu.Lock()
 			del = append(del, tokens...)
 			mu.Unlock()
@@ -243,7 +243,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 			if n == o.conns {
 				continue
 			}
-			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phasePost, n), n, 0, "", signInWorker(srv.addr, func(tokens []string) {
+			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phasePost, n), n, 0, "", signInWorker(srv.Addr, func(tokens []string) {
 				mu.Lock()
 				del = append(del, tokens...)
 				mu.Unlock()
@@ -255,7 +255,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 		}
 	}
 	if !o.skip["delete"] {
-		r, err := phase(phaseDelete, 0, "", signOutWorker(srv.addr, &tokenFeed{tokens: del, once: true}))
+		r, err := phase(phaseDelete, 0, "", signOutWorker(srv.Addr, &tokenFeed{tokens: del, once: true}))
 		if err != nil {
 			return err
 		}
@@ -280,7 +280,7 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 		if pg.cpu != nil {
 			p0, okP = pg.cpu()
 		}
-		r, err := signOutEverywhere(ctx, srv.addr, seed.everywhere, o.perUser, logf)
+		r, err := signOutEverywhere(ctx, srv.Addr, seed.everywhere, o.perUser, logf)
 		if c1, ok1 := processCPU(pid); ok0 && ok1 && r.Requests > 0 {
 			us := float64((c1 - c0).Microseconds()) / float64(r.Requests)
 			r.SessiondCPUUS = &us
