@@ -101,38 +101,38 @@ func Start(ctx context.Context, s Server) (*Process, error) {
 	}
 	deadline := time.NewTimer(s.Ready)
 	defer deadline.Stop()
-	if p.Addr == "" {
-		select {
-		case p.Addr = <-listening:
-		case <-p.Exited:
-			return fail("exited before listening (%v)", p.Err)
-		case <-ctx.Done():
-			p.Kill()
-			return nil, ctx.Err()
-		case <-deadline.C:
-			return fail("did not listen within %s", s.Ready)
-		}
-	}
 	client := &http.Client{Timeout: time.Second}
+	waitingFor := "listening"
+	if p.Addr != "" {
+		waitingFor, listening = "ready", nil
+	}
 	for {
-		resp, err := client.Get("http://" + p.Addr + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				p.StartToReady = time.Since(start)
-				return p, nil
+		if p.Addr != "" {
+			resp, err := client.Get("http://" + p.Addr + "/readyz")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					p.StartToReady = time.Since(start)
+					return p, nil
+				}
 			}
 		}
+		var poll <-chan time.Time
+		if p.Addr != "" {
+			poll = time.After(readyPoll)
+		}
 		select {
+		case p.Addr = <-listening:
+			waitingFor, listening = "ready", nil
+		case <-poll:
 		case <-p.Exited:
-			return fail("exited before it was ready (%v)", p.Err)
+			return fail("exited before it was %s (%v)", waitingFor, p.Err)
 		case <-ctx.Done():
 			p.Kill()
 			return nil, ctx.Err()
 		case <-deadline.C:
-			return fail("not ready after %s", s.Ready)
-		case <-time.After(readyPoll):
+			return fail("not %s after %s", waitingFor, s.Ready)
 		}
 	}
 }

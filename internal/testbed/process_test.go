@@ -108,7 +108,7 @@ func TestStartAtAGivenAddressWithALogFile(t *testing.T) {
 
 func TestStartReportsAnEarlyExitWithTheLog(t *testing.T) {
 	_, err := Start(context.Background(), Server{Name: "helper", Cmd: helper(t, "exit"), Ready: time.Minute})
-	if err == nil || !strings.Contains(err.Error(), "helper exited before listening") || !strings.Contains(err.Error(), "cannot reach the database") {
+	if err == nil || !strings.Contains(err.Error(), "helper exited before it was listening") || !strings.Contains(err.Error(), "cannot reach the database") {
 		t.Fatalf("got %v, want an early exit with the end of the log", err)
 	}
 }
