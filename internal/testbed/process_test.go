@@ -112,3 +112,18 @@ func TestStartReportsAnEarlyExitWithTheLog(t *testing.T) {
 		t.Fatalf("got %v, want an early exit with the end of the log", err)
 	}
 }
+
+// The server binary must not carry the test helpers (nor testcontainers
+// and the Docker client with them).
+func TestSessiondDoesNotImportTheTestbed(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/sessiond/sessiond/cmd/sessiond").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasSuffix(pkg, "/internal/testbed") || strings.HasSuffix(pkg, "/internal/pgtest") ||
+			strings.HasPrefix(pkg, "github.com/testcontainers/") {
+			t.Errorf("cmd/sessiond imports %s", pkg)
+		}
+	}
+}
