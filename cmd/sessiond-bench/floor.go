@@ -20,6 +20,7 @@ import (
 
 	"github.com/sessiond/sessiond/internal/db"
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/testbed"
 	"github.com/sessiond/sessiond/internal/wire"
 )
 
@@ -113,7 +114,7 @@ func startFloor(ctx context.Context, kind, dbURL string, answer []byte, dir stri
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := testbed.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -121,12 +122,14 @@ func startFloor(ctx context.Context, kind, dbURL string, answer []byte, dir stri
 	if err := os.WriteFile(bodyFile, answer, 0o600); err != nil {
 		return nil, err
 	}
-	s := &sessiond{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
-	s.cmd = exec.Command(self, floorCommand, "-kind", kind, "-addr", s.addr, "-database-url", dbURL, "-body", bodyFile)
-	if err := s.start(ctx, filepath.Join(dir, "floor-"+kind+".log"), "floor server "+kind, 30*time.Second); err != nil {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cmd := exec.Command(self, floorCommand, "-kind", kind, "-addr", addr, "-database-url", dbURL, "-body", bodyFile)
+	p, err := testbed.Start(ctx, testbed.Server{Name: "floor server " + kind, Cmd: cmd, Addr: addr,
+		LogFile: filepath.Join(dir, "floor-"+kind+".log"), Ready: 30 * time.Second})
+	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	return &sessiond{Process: p}, nil
 }
 
 // sessionAnswer is sessiond's answer to GET /session for token.

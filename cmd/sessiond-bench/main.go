@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 type options struct {
@@ -181,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	logf("building sessiond from %s", o.src)
-	bin, err := buildSessiond(ctx, o.src, tmp)
+	bin, err := testbed.BuildSessiond(ctx, o.src, tmp)
 	if err != nil {
 		return err
 	}
@@ -222,16 +224,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer srv.stop()
-	res.StartToReadyMS = ms(srv.startToReady)
-	logf("sessiond ready in %s on %s (pid %d)", srv.startToReady.Round(time.Millisecond), srv.addr, srv.cmd.Process.Pid)
+	res.StartToReadyMS = ms(srv.StartToReady)
+	logf("sessiond ready in %s on %s (pid %d)", srv.StartToReady.Round(time.Millisecond), srv.Addr, srv.Cmd.Process.Pid)
 
 	if err := runPhases(ctx, o, pg, srv, seed, res, tmp, logf); err != nil {
 		return err
-	}
-	if !o.skip["refusals"] {
-		if res.Refusals, err = measureRefusals(ctx, srv.addr, logf); err != nil {
-			return err
-		}
 	}
 	if recv != nil {
 		if res.Webhooks, err = recv.finish(ctx, pg.url, logf); err != nil {

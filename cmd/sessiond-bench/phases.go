@@ -46,103 +46,192 @@ func sampleRSS(pid int) func() int64 {
 	}
 }
 
+// phases are the load phases in the order they run: what each is, the
+// -skip key that leaves it out, and what it runs. A phase with nothing to
+// measure (no GET /session rounds, no sign-out-everywhere users) adds no
+// row.
+var phases = []struct {
+	name string
+	skip string
+	run  func(*phaseRun) error
+}{
+	// Its two kinds of rounds have their own keys, raw and get.
+	{"raw lookup and GET /session, alternating rounds", "", (*phaseRun).rounds},
+	{phaseGetHalf, "get-half", (*phaseRun).getHalf},
+	{"floor servers", "floor", (*phaseRun).floors},
+	{"GET /session at each -scale connection count", "scale", (*phaseRun).scale},
+	{phaseGetDue, "get-due", (*phaseRun).getDue},
+	{phasePost, "post", (*phaseRun).post},
+	{phasePost + " at 8 and 64 connections", "post-scale", (*phaseRun).postScale},
+	{phaseDelete, "delete", (*phaseRun).signOut},
+	{phaseUser, "delete-user", (*phaseRun).signOutEverywhere},
+	{"refusals that must cost the same", "refusals", (*phaseRun).refusals},
+}
+
 // runPhases runs the load phases in order, each for o.duration at
-// o.conns connections, and fills res.
+// o.conns connections unless it says otherwise, and fills res.
 func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed *seeded,
 	res *results, dir string, logf func(string, ...any)) error {
-	pid := srv.cmd.Process.Pid
-	// phaseOn measures a phase against the server process with that pid
-	// (sessiond, or a floor server); phaseAt and phase against sessiond.
-	phaseOn := func(pid int, name string, conns int, rate float64, profile string,
-		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
-		if rate > 0 {
-			logf("%s: %d conns, %.0f requests/s, %s", name, conns, rate, o.duration)
-		} else {
-			logf("%s: %d conns, %s", name, conns, o.duration)
+	p := &phaseRun{ctx: ctx, o: o, pg: pg, srv: srv, seed: seed, res: res, dir: dir, logf: logf,
+		del: append([]string(nil), seed.del...)}
+	for _, ph := range phases {
+		if ph.skip != "" && o.skip[ph.skip] {
+			continue
 		}
-		var profWG sync.WaitGroup
-		if profile != "" && o.profileDir != "" {
-			profWG.Add(1)
-			go func() {
-				defer profWG.Done()
-				path := filepath.Join(o.profileDir, profile)
-				if err := srv.cpuProfile(o.duration-500*time.Millisecond, path); err != nil {
-					logf("  profile: %v", err)
-				} else {
-					logf("  CPU profile: %s", path)
-				}
-			}()
+		if err := ph.run(p); err != nil {
+			return err
 		}
-		meters := []struct{ read func() (time.Duration, bool) }{
-			{func() (time.Duration, bool) { return processCPU(pid) }}, {pg.cpu}, {selfCPU},
-		}
-		var before [3]time.Duration
-		var okBefore [3]bool
-		for i, m := range meters {
-			if m.read != nil {
-				before[i], okBefore[i] = m.read()
+	}
+	return nil
+}
+
+// phaseRun is what the phases share: the run's setup, its results, and
+// what one phase leaves for a later one.
+type phaseRun struct {
+	ctx  context.Context
+	o    options
+	pg   *pgServer
+	srv  *sessiond
+	seed *seeded
+	res  *results
+	dir  string
+	logf func(string, ...any)
+
+	gets []phaseResult // the GET /session rounds
+	mu   sync.Mutex
+	del  []string // tokens DELETE /session signs out: the reserve, then every sign-in's
+}
+
+// refusals times the refusals that must cost the same (refusals.go).
+func (p *phaseRun) refusals() (err error) {
+	p.res.Refusals, err = measureRefusals(p.ctx, p.srv.Addr, p.logf)
+	return err
+}
+
+// newWorker makes the request loop of one connection (load.go).
+type newWorker = func(int) (func() error, func(), error)
+
+// measureOn runs one phase against the server process with that pid
+// (sessiond, or a floor server): conns connections for o.duration, at
+// rate requests/s (0: as fast as they go), with a CPU profile of sessiond
+// into profile when -profile asks for profiles.
+func (p *phaseRun) measureOn(pid int, name string, conns int, rate float64, profile string, w newWorker) (phaseResult, error) {
+	o, logf := p.o, p.logf
+	if rate > 0 {
+		logf("%s: %d conns, %.0f requests/s, %s", name, conns, rate, o.duration)
+	} else {
+		logf("%s: %d conns, %s", name, conns, o.duration)
+	}
+	var profWG sync.WaitGroup
+	if profile != "" && o.profileDir != "" {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			path := filepath.Join(o.profileDir, profile)
+			if err := p.srv.cpuProfile(o.duration-500*time.Millisecond, path); err != nil {
+				logf("  profile: %v", err)
+			} else {
+				logf("  CPU profile: %s", path)
 			}
+		}()
+	}
+	cpu := p.startCPU(pid)
+	rss := sampleRSS(pid)
+	rec, elapsed, err := drive(p.ctx, conns, o.duration, rate, w)
+	peakRSS := rss()
+	if err != nil {
+		return phaseResult{}, err
+	}
+	r := rec.result(name, conns, rate, elapsed)
+	if peakRSS > 0 && name != phaseRaw {
+		mib := float64(peakRSS) / 1024
+		r.RSSMiB = &mib
+	}
+	// The raw lookup has no server process of its own: pid is sessiond,
+	// idle meanwhile.
+	cpu(&r, name != phaseRaw)
+	profWG.Wait()
+	logf("  %.0f requests/s, p50 %.2f ms, p99 %.2f ms, %d errors; CPU µs/request: sessiond %s, postgres %s, load generator %s",
+		r.RPS, r.P50MS, r.P99MS, r.Errors, fmtOpt(r.SessiondCPUUS), fmtOpt(r.PostgresCPUUS), fmtOpt(r.BenchCPUUS))
+	if err := p.ctx.Err(); err != nil {
+		return r, err
+	}
+	time.Sleep(time.Second) // let the checkpointer and autovacuum settle between phases
+	return r, nil
+}
+
+// startCPU reads the CPU time of the server process with that pid, of
+// Postgres and of this process; the function it returns sets r's CPU per
+// request from what they used since (the server's only if withServer).
+func (p *phaseRun) startCPU(pid int) func(r *phaseResult, withServer bool) {
+	meters := []func() (time.Duration, bool){
+		func() (time.Duration, bool) { return processCPU(pid) }, p.pg.cpu, selfCPU,
+	}
+	var before [3]time.Duration
+	var okBefore [3]bool
+	for i, read := range meters {
+		if read != nil {
+			before[i], okBefore[i] = read()
 		}
-		rss := sampleRSS(pid)
-		rec, elapsed, err := drive(ctx, conns, o.duration, rate, newWorker)
-		peakRSS := rss()
-		if err != nil {
-			return phaseResult{}, err
-		}
-		r := rec.result(name, conns, rate, elapsed)
-		if peakRSS > 0 && name != phaseRaw {
-			mib := float64(peakRSS) / 1024
-			r.RSSMiB = &mib
-		}
+	}
+	return func(r *phaseResult, withServer bool) {
 		dsts := []**float64{&r.SessiondCPUUS, &r.PostgresCPUUS, &r.BenchCPUUS}
-		for i, m := range meters {
-			if m.read == nil || !okBefore[i] || r.Requests == 0 || (i == 0 && name == phaseRaw) {
+		for i, read := range meters {
+			if read == nil || !okBefore[i] || r.Requests == 0 || (i == 0 && !withServer) {
 				continue
 			}
-			if after, ok := m.read(); ok {
+			if after, ok := read(); ok {
 				us := float64((after - before[i]).Microseconds()) / float64(r.Requests)
 				*dsts[i] = &us
 			}
 		}
-		profWG.Wait()
-		logf("  %.0f requests/s, p50 %.2f ms, p99 %.2f ms, %d errors; CPU µs/request: sessiond %s, postgres %s, load generator %s",
-			r.RPS, r.P50MS, r.P99MS, r.Errors, fmtOpt(r.SessiondCPUUS), fmtOpt(r.PostgresCPUUS), fmtOpt(r.BenchCPUUS))
-		if err := ctx.Err(); err != nil {
-			return r, err
-		}
-		time.Sleep(time.Second) // let the checkpointer and autovacuum settle between phases
-		return r, nil
 	}
-	phaseAt := func(name string, conns int, rate float64, profile string,
-		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
-		return phaseOn(pid, name, conns, rate, profile, newWorker)
-	}
-	phase := func(name string, rate float64, profile string,
-		newWorker func(int) (func() error, func(), error)) (phaseResult, error) {
-		return phaseAt(name, o.conns, rate, profile, newWorker)
-	}
+}
 
-	raw, err := newRawLookup(ctx, pg.url, o.conns)
+// measureAt runs one phase against sessiond at conns connections.
+func (p *phaseRun) measureAt(name string, conns int, rate float64, profile string, w newWorker) (phaseResult, error) {
+	return p.measureOn(p.srv.Cmd.Process.Pid, name, conns, rate, profile, w)
+}
+
+// measure runs one phase against sessiond at -conns connections.
+func (p *phaseRun) measure(name string, rate float64, profile string, w newWorker) (phaseResult, error) {
+	return p.measureAt(name, p.o.conns, rate, profile, w)
+}
+
+// getSession is GET /session at sessiond with the sampled tokens.
+func (p *phaseRun) getSession() newWorker {
+	return getSessionWorker(p.srv.Addr, &tokenFeed{tokens: p.seed.get})
+}
+
+// collectSignIns keeps the tokens of sign-ins for DELETE /session.
+func (p *phaseRun) collectSignIns(tokens []string) {
+	p.mu.Lock()
+	p.del = append(p.del, tokens...)
+	p.mu.Unlock()
+}
+
+// rounds warms up, then alternates the raw lookup and GET /session for
+// -rounds rounds, so a change in the machine's other load hits both
+// alike; each reports its median round.
+func (p *phaseRun) rounds() error {
+	o, seed := p.o, p.seed
+	raw, err := newRawLookup(p.ctx, p.pg.url, o.conns)
 	if err != nil {
 		return err
 	}
+	defer raw.pool.Close()
 	// Warm up: read every sampled session once, so neither the raw
 	// lookup (first) nor GET /session (second) pays for a cold cache.
 	t := time.Now()
-	if _, _, err := drive(ctx, o.conns, time.Minute, 0, raw.worker(ctx, &tokenFeed{tokens: seed.get, once: true})); err != nil {
-		raw.pool.Close()
+	if _, _, err := drive(p.ctx, o.conns, time.Minute, 0, raw.worker(p.ctx, &tokenFeed{tokens: seed.get, once: true})); err != nil {
 		return err
 	}
-	logf("warm-up: read the %d sampled sessions once in %s", len(seed.get), time.Since(t).Round(time.Millisecond))
-	// The raw lookup and GET /session alternate for o.rounds rounds, so
-	// a change in the machine's other load hits both alike; each reports
-	// its median round.
-	var raws, gets []phaseResult
+	p.logf("warm-up: read the %d sampled sessions once in %s", len(seed.get), time.Since(t).Round(time.Millisecond))
+	var raws []phaseResult
 	for round := range o.rounds {
 		if !o.skip["raw"] {
-			r, err := phase(phaseRaw, 0, "", raw.worker(ctx, &tokenFeed{tokens: seed.get}))
+			r, err := p.measure(phaseRaw, 0, "", raw.worker(p.ctx, &tokenFeed{tokens: seed.get}))
 			if err != nil {
-				raw.pool.Close()
 				return err
 			}
 			raws = append(raws, r)
@@ -152,151 +241,159 @@ func runPhases(ctx context.Context, o options, pg *pgServer, srv *sessiond, seed
 			if round == 0 {
 				profile = "cpu-get-session.pprof"
 			}
-			r, err := phase(phaseGet, 0, profile, getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
+			r, err := p.measure(phaseGet, 0, profile, p.getSession())
 			if err != nil {
-				raw.pool.Close()
 				return err
 			}
-			gets = append(gets, r)
+			p.gets = append(p.gets, r)
 		}
 	}
-	raw.pool.Close()
+	res := p.res
 	if r, ok := median(raws); ok {
 		res.Phases = append(res.Phases, r)
 		res.rawRPS = r.RPS
 		res.rawCPU = r.cpuPerRequest()
 		res.rawServerCPU = r.serverCPUPerRequest()
 	}
-	if r, ok := median(gets); ok {
+	if r, ok := median(p.gets); ok {
 		res.Phases = append(res.Phases, r)
 		res.getRPS = r.RPS
 		res.getCPU = r.cpuPerRequest()
 		res.getServerCPU = r.serverCPUPerRequest()
-		if !o.skip["get-half"] && r.RPS > 0 {
-			h, err := phase(phaseGetHalf, r.RPS/2, "", getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
-			if err != nil {
-				return err
-			}
-			res.Phases = append(res.Phases, h)
-		}
 	}
-	// The floors (floor.go): the same load against servers with nothing
-	// of sessiond's own, right after its rounds.
-	if !o.skip["floor"] && len(gets) > 0 {
-		answer, err := sessionAnswer(srv.addr, seed.get[0])
+	return nil
+}
+
+// getHalf is GET /session at half the median round's rate.
+func (p *phaseRun) getHalf() error {
+	if p.res.getRPS <= 0 {
+		return nil
+	}
+	r, err := p.measure(phaseGetHalf, p.res.getRPS/2, "", p.getSession())
+	if err != nil {
+		return err
+	}
+	p.res.Phases = append(p.res.Phases, r)
+	return nil
+}
+
+// floors runs the same load against servers with nothing of sessiond's
+// own (floor.go), right after its rounds.
+func (p *phaseRun) floors() error {
+	if len(p.gets) == 0 {
+		return nil
+	}
+	answer, err := sessionAnswer(p.srv.Addr, p.seed.get[0])
+	if err != nil {
+		return err
+	}
+	for _, kind := range []string{floorLookup, floorConstant} {
+		fl, err := startFloor(p.ctx, kind, p.pg.url, answer, p.dir)
 		if err != nil {
 			return err
 		}
-		for _, kind := range []string{floorLookup, floorConstant} {
-			fl, err := startFloor(ctx, kind, pg.url, answer, dir)
-			if err != nil {
-				return err
-			}
-			r, err := phaseOn(fl.cmd.Process.Pid, phaseFloor+kind, o.conns, 0, "",
-				getSessionWorker(fl.addr, &tokenFeed{tokens: seed.get}))
-			fl.stop()
-			if err != nil {
-				return err
-			}
-			res.Floors = append(res.Floors, r)
-		}
-	}
-	// GET /session at each -scale connection count: what sessiond costs
-	// per request and per open connection as the connections grow.
-	if !o.skip["scale"] {
-		for _, n := range o.scale {
-			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phaseGet, n), n, 0, "",
-				getSessionWorker(srv.addr, &tokenFeed{tokens: seed.get}))
-			if err != nil {
-				return err
-			}
-			res.Scale = append(res.Scale, r)
-		}
-	}
-	// The reserve tokens: first read with the activity write due, then
-	// signed out.
-	if !o.skip["get-due"] {
-		r, err := phase(phaseGetDue, 0, "", getSessionWorker(srv.addr, &tokenFeed{tokens: seed.del, once: true}))
+		r, err := p.measureOn(fl.Cmd.Process.Pid, phaseFloor+kind, p.o.conns, 0, "",
+			getSessionWorker(fl.Addr, &tokenFeed{tokens: p.seed.get}))
+		fl.stop()
 		if err != nil {
 			return err
 		}
-		res.Phases = append(res.Phases, r)
+		p.res.Floors = append(p.res.Floors, r)
 	}
-	var mu sync.Mutex
-	del := append([]string(nil), seed.del...)
-	if !o.skip["post"] {
-		r, err := phase(phasePost, 0, "cpu-post-sessions.pprof", signInWorker(srv.addr, func(tokens []string) {
-			mu.Lock()
-			del = append(del, tokens...)
-			mu.Unlock()
-		}))
+	return nil
+}
+
+// scale is GET /session at each -scale connection count: what sessiond
+// costs per request and per open connection as the connections grow.
+func (p *phaseRun) scale() error {
+	for _, n := range p.o.scale {
+		r, err := p.measureAt(fmt.Sprintf("%s @ %d conns", phaseGet, n), n, 0, "", p.getSession())
 		if err != nil {
 			return err
 		}
-		res.Phases = append(res.Phases, r)
+		p.res.Scale = append(p.res.Scale, r)
 	}
-	if !o.skip["post-scale"] {
-		// Sign-ins at a few and at many connections: a design that lets
-		// only one commit flush at a time shows as the same rate at both
-		// (the phase above is the one at -conns).
-		for _, n := range []int{8, 64} {
-			if n == o.conns {
-				continue
-			}
-			r, err := phaseAt(fmt.Sprintf("%s @ %d conns", phasePost, n), n, 0, "", signInWorker(srv.addr, func(tokens []string) {
-				mu.Lock()
-				del = append(del, tokens...)
-				mu.Unlock()
-			}))
-			if err != nil {
-				return err
-			}
-			res.Phases = append(res.Phases, r)
+	return nil
+}
+
+// getDue reads the reserve tokens once each, the activity write due;
+// DELETE /session signs them out later.
+func (p *phaseRun) getDue() error {
+	r, err := p.measure(phaseGetDue, 0, "", getSessionWorker(p.srv.Addr, &tokenFeed{tokens: p.seed.del, once: true}))
+	if err != nil {
+		return err
+	}
+	p.res.Phases = append(p.res.Phases, r)
+	return nil
+}
+
+// post is POST /sessions at -conns connections.
+func (p *phaseRun) post() error {
+	r, err := p.measure(phasePost, 0, "cpu-post-sessions.pprof", signInWorker(p.srv.Addr, p.collectSignIns))
+	if err != nil {
+		return err
+	}
+	p.res.Phases = append(p.res.Phases, r)
+	return nil
+}
+
+// postScale is sign-ins at a few and at many connections: a design that
+// lets only one commit flush at a time shows as the same rate at both
+// (post is the one at -conns).
+func (p *phaseRun) postScale() error {
+	for _, n := range []int{8, 64} {
+		if n == p.o.conns {
+			continue
 		}
-	}
-	if !o.skip["delete"] {
-		r, err := phase(phaseDelete, 0, "", signOutWorker(srv.addr, &tokenFeed{tokens: del, once: true}))
+		r, err := p.measureAt(fmt.Sprintf("%s @ %d conns", phasePost, n), n, 0, "", signInWorker(p.srv.Addr, p.collectSignIns))
 		if err != nil {
 			return err
 		}
-		res.Phases = append(res.Phases, r)
+		p.res.Phases = append(p.res.Phases, r)
 	}
-	if !o.skip["delete-user"] && len(seed.everywhere) > 0 {
-		var profWG sync.WaitGroup
-		if o.profileDir != "" {
-			profWG.Add(1)
-			go func() {
-				defer profWG.Done()
-				path := filepath.Join(o.profileDir, "cpu-delete-user-sessions.pprof")
-				if err := srv.cpuProfile(time.Duration(len(seed.everywhere))*time.Second, path); err == nil {
-					logf("  CPU profile: %s", path)
-				}
-			}()
-			time.Sleep(100 * time.Millisecond)
-		}
-		c0, ok0 := processCPU(pid)
-		var p0 time.Duration
-		var okP bool
-		if pg.cpu != nil {
-			p0, okP = pg.cpu()
-		}
-		r, err := signOutEverywhere(ctx, srv.addr, seed.everywhere, o.perUser, logf)
-		if c1, ok1 := processCPU(pid); ok0 && ok1 && r.Requests > 0 {
-			us := float64((c1 - c0).Microseconds()) / float64(r.Requests)
-			r.SessiondCPUUS = &us
-		}
-		if okP && r.Requests > 0 {
-			if p1, ok := pg.cpu(); ok {
-				us := float64((p1 - p0).Microseconds()) / float64(r.Requests)
-				r.PostgresCPUUS = &us
+	return nil
+}
+
+// signOut is DELETE /session for the reserve tokens and every sign-in's,
+// each once.
+func (p *phaseRun) signOut() error {
+	r, err := p.measure(phaseDelete, 0, "", signOutWorker(p.srv.Addr, &tokenFeed{tokens: p.del, once: true}))
+	if err != nil {
+		return err
+	}
+	p.res.Phases = append(p.res.Phases, r)
+	return nil
+}
+
+// signOutEverywhere is DELETE /users/{id}/sessions for each user holding
+// -per-user sessions, one request at a time, with sessiond's and
+// Postgres' CPU per request.
+func (p *phaseRun) signOutEverywhere() error {
+	users := p.seed.everywhere
+	if len(users) == 0 {
+		return nil
+	}
+	var profWG sync.WaitGroup
+	if p.o.profileDir != "" {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			path := filepath.Join(p.o.profileDir, "cpu-delete-user-sessions.pprof")
+			if err := p.srv.cpuProfile(time.Duration(len(users))*time.Second, path); err == nil {
+				p.logf("  CPU profile: %s", path)
 			}
-		}
-		profWG.Wait()
-		if err != nil {
-			return err
-		}
-		res.Phases = append(res.Phases, r)
+		}()
+		time.Sleep(100 * time.Millisecond)
 	}
+	cpu := p.startCPU(p.srv.Cmd.Process.Pid)
+	r, err := signOutEverywhere(p.ctx, p.srv.Addr, users, p.o.perUser, p.logf)
+	cpu(&r, true)
+	r.BenchCPUUS = nil // this row reports the servers' CPU only
+	profWG.Wait()
+	if err != nil {
+		return err
+	}
+	p.res.Phases = append(p.res.Phases, r)
 	return nil
 }
 

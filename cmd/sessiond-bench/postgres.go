@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/moby/moby/api/types/container"
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/modules/postgres"
-	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 // pgServer is the Postgres the benchmark runs against: url names a fresh
@@ -21,7 +18,7 @@ type pgServer struct {
 	url       string
 	adminURL  string // the server's maintenance database, to drop ours
 	dbName    string
-	container *postgres.PostgresContainer
+	container *testbed.Postgres
 	network   string
 	keep      bool
 	// cpu reads the container's CPU time; nil with -database-url.
@@ -35,70 +32,22 @@ func startPostgres(ctx context.Context, o options, logf func(string, ...any)) (*
 	base := o.databaseURL
 	if base == "" {
 		logf("starting postgres container %s on the %s network (%s)", o.image, o.pgNetwork, o.pgArgs)
-		cmd := []string{"postgres"}
-		for _, kv := range splitList(o.pgArgs, ' ') {
-			cmd = append(cmd, "-c", kv)
-		}
-		opts := []testcontainers.ContainerCustomizer{
-			postgres.WithDatabase("postgres"),
-			postgres.WithUsername("postgres"),
-			postgres.WithPassword("postgres"),
-			testcontainers.WithCmd(cmd...),
-		}
-		port := 0
-		if o.pgNetwork == "host" {
-			// On the host's network Postgres answers on 127.0.0.1 itself:
-			// no docker-proxy relaying every round trip, as a database on
-			// its own host would be reached.
-			var err error
-			if port, err = freePort(); err != nil {
-				return nil, err
-			}
-			opts = append(opts,
-				testcontainers.WithEnv(map[string]string{"PGPORT": strconv.Itoa(port)}),
-				testcontainers.WithCmdArgs("-c", "listen_addresses=127.0.0.1"),
-				testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-					hc.NetworkMode = "host"
-					hc.ShmSize = 1 << 30
-				}),
-				testcontainers.WithWaitStrategy(wait.ForLog("database system is ready to accept connections").
-					WithOccurrence(2).WithStartupTimeout(2*time.Minute)))
-		} else {
-			opts = append(opts, postgres.BasicWaitStrategies(),
-				// Parallel index builds use dynamic shared memory in
-				// /dev/shm, which Docker limits to 64 MiB by default.
-				testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.ShmSize = 1 << 30 }))
-		}
-		c, err := postgres.Run(ctx, o.image, opts...)
-		if c != nil {
-			pg.container = c
-		}
+		c, err := testbed.StartPostgres(ctx, testbed.PostgresConfig{
+			Image:       o.image,
+			Settings:    splitList(o.pgArgs, ' '),
+			HostNetwork: o.pgNetwork == "host",
+			ShmSize:     1 << 30,
+		})
 		if err != nil {
+			return nil, fmt.Errorf("%w (`make bench` prepares Docker; or pass -database-url)", err)
+		}
+		pg.container = c
+		pg.cpu = cgroupCPU(c.Container.GetContainerID())
+		if c.Host != "localhost" && c.Host != "127.0.0.1" {
 			pg.close(logf)
-			return nil, fmt.Errorf("start %s (is Docker running? `make bench` prepares it; or pass -database-url): %w", o.image, err)
+			return nil, fmt.Errorf("the container answers on %q; the benchmark only loads localhost (set TESTCONTAINERS_HOST_OVERRIDE=localhost)", c.Host)
 		}
-		pg.cpu = cgroupCPU(c.GetContainerID())
-		if port == 0 {
-			host, err := c.Host(ctx)
-			if err != nil {
-				pg.close(logf)
-				return nil, err
-			}
-			if host != "localhost" && host != "127.0.0.1" {
-				pg.close(logf)
-				return nil, fmt.Errorf("the container answers on %q; the benchmark only loads localhost (set TESTCONTAINERS_HOST_OVERRIDE=localhost)", host)
-			}
-			mapped, err := c.MappedPort(ctx, "5432/tcp")
-			if err != nil {
-				pg.close(logf)
-				return nil, err
-			}
-			if port, err = strconv.Atoi(mapped.Port()); err != nil {
-				pg.close(logf)
-				return nil, err
-			}
-		}
-		base = fmt.Sprintf("postgres://postgres:postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+		base = fmt.Sprintf("postgres://postgres:postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
 	}
 	u, err := url.Parse(base)
 	if err != nil {
@@ -134,7 +83,7 @@ func (pg *pgServer) close(logf func(string, ...any)) {
 		return
 	}
 	if pg.container != nil {
-		if err := testcontainers.TerminateContainer(pg.container); err != nil {
+		if err := pg.container.Terminate(); err != nil {
 			logf("terminate container: %v", err)
 		}
 		pg.container = nil

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 // benchWebhookSecret signs the webhooks of a -webhooks run.
@@ -32,58 +29,16 @@ type webhookResult struct {
 
 // benchReceiver counts verified deliveries.
 type benchReceiver struct {
+	*testbed.Receiver
 	url string
-	srv *http.Server
-	wh  *standardwebhooks.Webhook
-
-	mu          sync.Mutex
-	seen        map[string]bool
-	dups, bad   int64
-	first, last time.Time
 }
 
 func startReceiver() (*benchReceiver, error) {
-	wh, err := standardwebhooks.NewWebhook(benchWebhookSecret)
+	r, err := testbed.NewReceiver(benchWebhookSecret, nil)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r := &benchReceiver{url: "http://" + ln.Addr().String() + "/hooks", wh: wh, seen: map[string]bool{}}
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second}
-	go r.srv.Serve(ln)
-	return r, nil
-}
-
-func (r *benchReceiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	err := r.wh.Verify(body, req.Header)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		r.bad++
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	id := req.Header.Get("webhook-id")
-	if r.seen[id] {
-		r.dups++
-	}
-	r.seen[id] = true
-	now := time.Now()
-	if r.first.IsZero() {
-		r.first = now
-	}
-	r.last = now
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (r *benchReceiver) delivered() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return int64(len(r.seen))
+	return &benchReceiver{Receiver: r, url: "http://" + r.Addr() + "/hooks"}, nil
 }
 
 // sessiondEnv is what sessiond needs to deliver to the receiver.
@@ -94,7 +49,7 @@ func (r *benchReceiver) sessiondEnv() string {
 // finish waits (at most 2 minutes) until every event committed since
 // sessiond started has arrived, and measures.
 func (r *benchReceiver) finish(ctx context.Context, dbURL string, logf func(string, ...any)) (*webhookResult, error) {
-	defer r.srv.Close()
+	defer r.Down()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return nil, err
@@ -112,17 +67,21 @@ func (r *benchReceiver) finish(ctx context.Context, dbURL string, logf func(stri
 	}
 	phasesDone := time.Now()
 	deadline := phasesDone.Add(2 * time.Minute)
-	for r.delivered() < events && time.Now().Before(deadline) {
+	for int64(r.Distinct()) < events && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res := &webhookResult{Events: events, Delivered: int64(len(r.seen)), Duplicates: r.dups, BadSignatures: r.bad}
-	if span := r.last.Sub(r.first); span > 0 {
-		res.EventsPerSec = float64(len(r.seen)) / span.Seconds()
-	}
-	if r.last.After(phasesDone) {
-		res.DrainSeconds = r.last.Sub(phasesDone).Seconds()
+	accepted := r.Accepted()
+	distinct := int64(r.Distinct())
+	res := &webhookResult{Events: events, Delivered: distinct, Duplicates: int64(len(accepted)) - distinct,
+		BadSignatures: int64(r.BadSignatures())}
+	if len(accepted) > 0 {
+		first, last := accepted[0].At, accepted[len(accepted)-1].At
+		if span := last.Sub(first); span > 0 {
+			res.EventsPerSec = float64(distinct) / span.Seconds()
+		}
+		if last.After(phasesDone) {
+			res.DrainSeconds = last.Sub(phasesDone).Seconds()
+		}
 	}
 	logf("webhooks: %d of %d events delivered, %.0f events/s, drained %.1f s after the last phase, %d duplicates, %d bad signatures",
 		res.Delivered, res.Events, res.EventsPerSec, res.DrainSeconds, res.Duplicates, res.BadSignatures)

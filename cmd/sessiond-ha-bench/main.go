@@ -10,26 +10,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/hatest"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 const apiKey = "sk_ha_bench_0123456789abcdef"
@@ -61,9 +57,9 @@ func run(sequential, clients int, duration time.Duration, fsync bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "sessiond")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sessiond/sessiond/cmd/sessiond").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
+	bin, err := testbed.BuildSessiond(ctx, "", dir)
+	if err != nil {
+		return err
 	}
 
 	single, err := hatest.StartSingle(ctx, "sessiond", fsync)
@@ -84,12 +80,12 @@ func run(sequential, clients int, duration time.Duration, fsync bool) error {
 		{"one Postgres", single.URL("sessiond")},
 		{"synchronous pair (Patroni)", pair.URL("sessiond")},
 	} {
-		base, stop, err := startSessiond(bin, target.url)
+		srv, err := startSessiond(ctx, bin, target.url)
 		if err != nil {
 			return fmt.Errorf("%s: %w", target.name, err)
 		}
-		r, err := measure(base, sequential, clients, duration)
-		stop()
+		r, err := measure("http://"+srv.Addr, sequential, clients, duration)
+		srv.Stop(time.Minute)
 		if err != nil {
 			return fmt.Errorf("%s: %w", target.name, err)
 		}
@@ -240,32 +236,10 @@ func do(method, url, credential, body string) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
-// startSessiond runs the binary against url and returns its base URL once
-// /readyz answers 200, and a function that stops it.
-func startSessiond(bin, url string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	var log bytes.Buffer
+// startSessiond runs the binary against url and returns once /readyz
+// answers 200.
+func startSessiond(ctx context.Context, bin, url string) (*testbed.Process, error) {
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = []string{"SESSIOND_DATABASE_URL=" + url, "SESSIOND_ADDR=" + addr, "SESSIOND_API_KEYS=" + apiKey, "SESSIOND_ACCESS_LOG=off"}
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}
-	base := "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if st, _, _ := do(http.MethodGet, base+"/readyz", "", ""); st == http.StatusOK {
-			return base, stop, nil
-		}
-	}
-	stop()
-	return "", nil, errors.New("sessiond not ready within 60 s:\n" + log.String())
+	cmd.Env = []string{"SESSIOND_DATABASE_URL=" + url, "SESSIOND_ADDR=127.0.0.1:0", "SESSIOND_API_KEYS=" + apiKey, "SESSIOND_ACCESS_LOG=off"}
+	return testbed.Start(ctx, testbed.Server{Name: "sessiond", Cmd: cmd, Ready: 60 * time.Second})
 }

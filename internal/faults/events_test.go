@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -19,95 +18,59 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/pgtest"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 // webhookSecret signs every test webhook (the base64 of 32 bytes).
 const webhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo="
 
-// receiver is a webhook endpoint that verifies every delivery with the
-// Standard Webhooks reference library and records what it accepted.
+// receiver is the shared webhook endpoint (every signature verified with
+// the Standard Webhooks reference library) with what these tests make it
+// do: answer another status, answer late, hold deliveries, refuse one.
 type receiver struct {
-	t    *testing.T
-	addr string
-	wh   *standardwebhooks.Webhook
+	*testbed.Receiver
+	t *testing.T
 
-	mu       sync.Mutex
-	srv      *http.Server
-	answer   int           // status to answer; 0 means 204
-	delay    time.Duration // before answering
-	refuse   string        // an event whose user ID holds it is answered 403 (a WAF's refusal), if set
-	gate     chan struct{} // if set, each request waits for a value from it (or its close)
-	ids      []int64       // accepted (2xx) deliveries, in arrival order
-	attempts []time.Time   // every request
-	bad      int           // deliveries whose signature did not verify
+	mu     sync.Mutex
+	answer int           // status to answer; 0 means 204
+	delay  time.Duration // before answering
+	refuse string        // an event whose user ID holds it is answered 403 (a WAF's refusal), if set
+	gate   chan struct{} // if set, each request waits for a value from it (or its close)
 }
 
 func newReceiver(t *testing.T) *receiver {
-	wh, err := standardwebhooks.NewWebhook(webhookSecret)
-	if err != nil {
+	r := &receiver{t: t}
+	var err error
+	if r.Receiver, err = testbed.NewReceiver(webhookSecret, r.respond); err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, wh: wh}
-	r.up()
-	t.Cleanup(r.down)
+	t.Cleanup(r.Down)
 	return r
 }
 
-func (r *receiver) URL() string { return "http://" + r.addr + "/hooks/sessiond" }
+func (r *receiver) URL() string { return "http://" + r.Addr() + "/hooks/sessiond" }
 
-// up starts serving, on the same address as before if it was down.
+// up starts serving again, on the same address.
 func (r *receiver) up() {
-	addr := r.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if err := r.Up(); err != nil {
 		r.t.Fatal(err)
 	}
-	r.mu.Lock()
-	r.addr = ln.Addr().String()
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve)}
-	srv := r.srv
-	r.mu.Unlock()
-	go srv.Serve(ln)
 }
 
-// down closes the listener and every connection: deliveries are refused.
-func (r *receiver) down() {
+// respond answers a delivery whose signature verified.
+func (r *receiver) respond(id string, body []byte) int {
 	r.mu.Lock()
-	srv := r.srv
-	r.srv = nil
-	r.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
-
-func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	r.attempts = append(r.attempts, time.Now())
 	answer, delay, refuse, gate := r.answer, r.delay, r.refuse, r.gate
 	r.mu.Unlock()
 	if gate != nil {
 		<-gate
 	}
 	time.Sleep(delay)
-	if err := r.wh.Verify(body, req.Header); err != nil {
-		r.mu.Lock()
-		r.bad++
-		r.mu.Unlock()
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
 	if answer != 0 {
-		w.WriteHeader(answer)
-		return
+		return answer
 	}
 	var p struct {
 		Type string `json:"type"`
@@ -118,19 +81,27 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			} `json:"session"`
 		} `json:"data"`
 	}
-	seq, err := strconv.ParseInt(strings.TrimPrefix(req.Header.Get("webhook-id"), "evt_"), 10, 64)
+	_, err := strconv.ParseInt(strings.TrimPrefix(id, "evt_"), 10, 64)
 	if json.Unmarshal(body, &p) != nil || err != nil || !strings.HasPrefix(p.Type, "session.") || p.Data.Session.ID == "" {
-		http.Error(w, "bad payload", http.StatusBadRequest)
-		return
+		return http.StatusBadRequest
 	}
 	if refuse != "" && strings.Contains(p.Data.Session.UserID, refuse) {
-		http.Error(w, "refused by policy", http.StatusForbidden)
-		return
+		return http.StatusForbidden // refused by policy
 	}
-	r.mu.Lock()
-	r.ids = append(r.ids, seq)
-	r.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
+
+// ids lists the Seq of every accepted delivery, in arrival order.
+func (r *receiver) ids() []int64 {
+	var ids []int64
+	for _, d := range r.Accepted() {
+		seq, err := strconv.ParseInt(strings.TrimPrefix(d.ID, "evt_"), 10, 64)
+		if err != nil {
+			r.t.Errorf("accepted delivery %q has no Seq", d.ID)
+		}
+		ids = append(ids, seq)
+	}
+	return ids
 }
 
 // hold makes every request wait at the gate until release lets it
@@ -144,11 +115,7 @@ func (r *receiver) hold() chan struct{} {
 }
 
 // accepted is how many deliveries the receiver answered 2xx.
-func (r *receiver) accepted() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ids)
-}
+func (r *receiver) accepted() int { return len(r.Accepted()) }
 
 func (r *receiver) set(answer int, delay time.Duration) {
 	r.mu.Lock()
@@ -181,10 +148,8 @@ func (r *receiver) waitAllDelivered(t *testing.T, dbURL string, within time.Dura
 	want := committedSeqs(t, dbURL)
 	deadline := time.Now().Add(within)
 	for {
-		r.mu.Lock()
-		ids := slices.Clone(r.ids)
-		bad := r.bad
-		r.mu.Unlock()
+		ids := r.ids()
+		bad := r.BadSignatures()
 		if bad > 0 {
 			t.Fatalf("%d deliveries failed signature verification", bad)
 		}
@@ -280,14 +245,14 @@ func TestWebhooksThroughOutageAndCrash(t *testing.T) {
 	// gate while the backlog below is committed.
 	p := startSessiond(t, bin, dbURL, webhookSettings(recv.URL(), "SESSIOND_WEBHOOK_TIMEOUT=60s")...)
 
-	changes(t, p.addr, "before", 50)
+	changes(t, p.Addr, "before", 50)
 	if d := recv.waitAllDelivered(t, dbURL, 30*time.Second); d != 0 {
 		t.Errorf("%d duplicates in normal operation", d)
 	}
 
-	recv.down()
+	recv.Down()
 	outage := time.Now()
-	changes(t, p.addr, "during", 50)
+	changes(t, p.Addr, "during", 50)
 	time.Sleep(5*time.Second - time.Since(outage))
 	recv.up()
 	d := recv.waitAllDelivered(t, dbURL, 30*time.Second)
@@ -300,7 +265,7 @@ func TestWebhooksThroughOutageAndCrash(t *testing.T) {
 	const backlog, deliveredBeforeKill = 100, 20
 	gate := recv.hold()
 	base := recv.accepted()
-	changes(t, p.addr, "backlog", backlog)
+	changes(t, p.Addr, "backlog", backlog)
 	for range deliveredBeforeKill {
 		gate <- struct{}{} // taken by the delivery the receiver holds
 	}
@@ -309,17 +274,17 @@ func TestWebhooksThroughOutageAndCrash(t *testing.T) {
 			t.Fatalf("%d of the %d released deliveries arrived", recv.accepted()-base, deliveredBeforeKill)
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-p.exited
+	<-p.Exited
 	before := recv.accepted()
 	if total := len(committedSeqs(t, dbURL)); before >= total {
 		t.Fatalf("%d of %d events delivered before the kill; the receiver held the rest, so this cannot be", before, total)
 	}
 	close(gate) // the delivery the dead process left at the gate, and all later ones
 	p2 := startSessiond(t, bin, dbURL, webhookSettings(recv.URL(), "SESSIOND_WEBHOOK_TIMEOUT=60s")...)
-	changes(t, p2.addr, "after", 10)
+	changes(t, p2.Addr, "after", 10)
 	d = recv.waitAllDelivered(t, dbURL, 60*time.Second)
 	t.Logf("SIGKILL mid-delivery and restart: nothing lost, in order; %d duplicates in all (at least once)", d)
 }
@@ -337,7 +302,7 @@ func TestWebhooksTwoReplicasDeliverOnce(t *testing.T) {
 	b := startSessiond(t, bin, dbURL, webhookSettings(recv.URL())...)
 	var wg sync.WaitGroup
 	for i, p := range []*sessiondProcess{a, b} {
-		wg.Go(func() { changes(t, p.addr, fmt.Sprintf("replica%d", i), 100) })
+		wg.Go(func() { changes(t, p.Addr, fmt.Sprintf("replica%d", i), 100) })
 	}
 	wg.Wait()
 	if d := recv.waitAllDelivered(t, dbURL, 60*time.Second); d != 0 {
@@ -347,17 +312,17 @@ func TestWebhooksTwoReplicasDeliverOnce(t *testing.T) {
 	// killed one and kill the other: one of the two kills hits the
 	// replica holding the URL's lease, and the survivor takes over.
 	kill := func(p *sessiondProcess) {
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-p.exited
+		<-p.Exited
 	}
 	kill(a)
-	changes(t, b.addr, "after-kill-a", 20)
+	changes(t, b.Addr, "after-kill-a", 20)
 	recv.waitAllDelivered(t, dbURL, 60*time.Second)
 	a2 := startSessiond(t, bin, dbURL, webhookSettings(recv.URL())...)
 	kill(b)
-	changes(t, a2.addr, "after-kill-b", 20)
+	changes(t, a2.Addr, "after-kill-b", 20)
 	d := recv.waitAllDelivered(t, dbURL, 60*time.Second)
 	t.Logf("two replicas: each event once; after either was killed the other delivered the rest (%d duplicates in all)", d)
 }
@@ -390,20 +355,18 @@ func TestWebhooksReceiverFailingForever(t *testing.T) {
 		return ds[len(ds)/2], ds[len(ds)*99/100]
 	}
 	// The first event, then the latencies while its attempts fail.
-	changes(t, failing.addr, "first", 1)
-	f50, f99 := latency(failing.addr)
-	p50, p99 := latency(plain.addr)
+	changes(t, failing.Addr, "first", 1)
+	f50, f99 := latency(failing.Addr)
+	p50, p99 := latency(plain.Addr)
 	t.Logf("sign-in + sign-out with a receiver failing forever: p50 %s p99 %s; without webhooks: p50 %s p99 %s", f50, f99, p50, p99)
 
 	// Wait until the first event is dropped (4 s after its commit).
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(failing.log.String(), "event dropped"); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(failing.Log.String(), "event dropped"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no event dropped within 30 s")
 		}
 	}
-	recv.mu.Lock()
-	attempts := slices.Clone(recv.attempts)
-	recv.mu.Unlock()
+	attempts := recv.Attempts()
 	// Deliveries are in order, so the attempts until the first drop are
 	// all the first event's: the first attempt, then one per backoff.
 	step := backoffMin
@@ -420,7 +383,7 @@ func TestWebhooksReceiverFailingForever(t *testing.T) {
 	if n < 3 {
 		t.Errorf("only %d retries in 3 s; the deliverer should keep retrying", n)
 	}
-	_, metrics := request(t, failing.addr, http.MethodGet, "/metrics", "", "")
+	_, metrics := request(t, failing.Addr, http.MethodGet, "/metrics", "", "")
 	label := events.WebhookKey(recv.URL())[:12]
 	for _, want := range []string{`sessiond_webhook_deliveries_total{outcome="dropped",webhook="` + label + `"}`,
 		`sessiond_webhook_deliveries_total{outcome="failed",webhook="` + label + `"}`, `sessiond_webhook_lag_seconds{webhook="` + label + `"}`} {
@@ -440,7 +403,7 @@ func TestManyStreamsOnOneReplica(t *testing.T) {
 	bin := buildSessiond(t, t.TempDir())
 	p := startSessiond(t, bin, pgtest.NewDatabase(t), "SESSIOND_MAX_STREAMS=5000", "SESSIOND_SHUTDOWN_TIMEOUT=15s")
 	rss := func() string {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(line, "VmRSS:") {
 				return strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:"))
@@ -453,7 +416,7 @@ func TestManyStreamsOnOneReplica(t *testing.T) {
 	users := make([]string, streams)
 	for i := range streams {
 		users[i] = fmt.Sprintf("streamer-%d", i)
-		status, body := request(t, p.addr, http.MethodPost, "/sessions", apiKey, fmt.Sprintf(`{"user_id":%q}`, users[i]))
+		status, body := request(t, p.Addr, http.MethodPost, "/sessions", apiKey, fmt.Sprintf(`{"user_id":%q}`, users[i]))
 		if status != http.StatusCreated {
 			t.Fatalf("sign-in: %d %s", status, body)
 		}
@@ -475,7 +438,7 @@ func TestManyStreamsOnOneReplica(t *testing.T) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/session/events", nil)
+			req, _ := http.NewRequest(http.MethodGet, "http://"+p.Addr+"/session/events", nil)
 			req.Header.Set("Authorization", "Bearer "+tokens[i])
 			resp, err := client.Do(req)
 			if err != nil || resp.StatusCode != http.StatusOK {
@@ -504,7 +467,7 @@ func TestManyStreamsOnOneReplica(t *testing.T) {
 			s.body.Close()
 		}
 	})
-	_, metrics := request(t, p.addr, http.MethodGet, "/metrics", "", "")
+	_, metrics := request(t, p.Addr, http.MethodGet, "/metrics", "", "")
 	if !strings.Contains(string(metrics), fmt.Sprintf("sessiond_event_streams_open %d", streams)) {
 		t.Errorf("/metrics does not show %d open streams", streams)
 	}
@@ -513,7 +476,7 @@ func TestManyStreamsOnOneReplica(t *testing.T) {
 	// A backend ends every tenth user's sessions: those streams get the
 	// event and end.
 	for i := 0; i < streams; i += 10 {
-		if status, body := request(t, p.addr, http.MethodDelete, "/users/"+users[i]+"/sessions", apiKey, ""); status != http.StatusOK {
+		if status, body := request(t, p.Addr, http.MethodDelete, "/users/"+users[i]+"/sessions", apiKey, ""); status != http.StatusOK {
 			t.Fatalf("end: %d %s", status, body)
 		}
 	}
@@ -538,7 +501,7 @@ func TestManyStreamsOnOneReplica(t *testing.T) {
 
 	// SIGTERM: every remaining stream ends at once; no grace is waited for.
 	term := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range open {
@@ -555,11 +518,11 @@ func TestManyStreamsOnOneReplica(t *testing.T) {
 		}
 	}
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(10 * time.Second):
 		t.Fatal("sessiond did not exit within 10 s of SIGTERM (grace 15 s)")
 	}
-	t.Logf("SIGTERM: %d streams ended and the process exited %s after the signal", streams-streams/10, p.exitAt.Sub(term).Round(time.Millisecond))
+	t.Logf("SIGTERM: %d streams ended and the process exited %s after the signal", streams-streams/10, p.ExitAt.Sub(term).Round(time.Millisecond))
 }
 
 // TestWebhookRefusedEventIsParked: a receiver behind a WAF answers 403 to
@@ -575,34 +538,32 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	recv := newReceiver(t)
 	secrets := []string{"hookpass", "PATHSECRET", "QUERYSECRET"}
-	hookURL := "http://hookuser:hookpass@" + recv.addr + "/services/T0/PATHSECRET?token=QUERYSECRET"
+	hookURL := "http://hookuser:hookpass@" + recv.Addr() + "/services/T0/PATHSECRET?token=QUERYSECRET"
 	recv.mu.Lock()
 	recv.refuse = "<script>"
 	recv.mu.Unlock()
 	p := startSessiond(t, bin, dbURL, webhookSettings(hookURL)...)
 
-	status, body := request(t, p.addr, http.MethodPost, "/sessions", apiKey, `{"user_id":"bob"}`)
+	status, body := request(t, p.Addr, http.MethodPost, "/sessions", apiKey, `{"user_id":"bob"}`)
 	if status != http.StatusCreated {
 		t.Fatalf("sign-in: %d %s", status, body)
 	}
 	var bob struct{ Token string }
 	_ = json.Unmarshal(body, &bob)
-	if status, body := request(t, p.addr, http.MethodPost, "/sessions", apiKey, `{"user_id":"mallory<script>"}`); status != http.StatusCreated {
+	if status, body := request(t, p.Addr, http.MethodPost, "/sessions", apiKey, `{"user_id":"mallory<script>"}`); status != http.StatusCreated {
 		t.Fatalf("sign-in: %d %s", status, body)
 	}
 	refusedSeq := committedSeqs(t, dbURL)[1]
 	// Behind the refused event: bob's session ends, and more sign-ins.
-	if status, body := request(t, p.addr, http.MethodDelete, "/session", bob.Token, ""); status != http.StatusOK {
+	if status, body := request(t, p.Addr, http.MethodDelete, "/session", bob.Token, ""); status != http.StatusOK {
 		t.Fatalf("sign-out: %d %s", status, body)
 	}
-	changes(t, p.addr, "later", 4)
+	changes(t, p.Addr, "later", 4)
 
 	// Every event but the refused one arrives, in order.
 	want := slices.DeleteFunc(committedSeqs(t, dbURL), func(s int64) bool { return s == refusedSeq })
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		recv.mu.Lock()
-		got := slices.Clone(recv.ids)
-		recv.mu.Unlock()
+		got := recv.ids()
 		if slices.Equal(got, want) {
 			break
 		}
@@ -627,11 +588,11 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 		t.Errorf("parked seq %d %s status %d after %d attempts, want seq %d session.created 403 after %d",
 			parkedSeq, parkedType, lastStatus, attempts, refusedSeq, events.ParkAfter)
 	}
-	if !strings.Contains(p.log.String(), "event parked as a dead letter") {
+	if !strings.Contains(p.Log.String(), "event parked as a dead letter") {
 		t.Errorf("no log line says the event was parked")
 	}
 	label := events.WebhookKey(hookURL)[:12]
-	_, metrics := request(t, p.addr, http.MethodGet, "/metrics", "", "")
+	_, metrics := request(t, p.Addr, http.MethodGet, "/metrics", "", "")
 	if want := `sessiond_webhook_deliveries_total{outcome="parked",webhook="` + label + `"} 1`; !strings.Contains(string(metrics), want) {
 		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "sessiond_webhook"))
 	}
@@ -648,9 +609,7 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM webhook_dead_letters`).Scan(&left); err != nil {
 			t.Fatal(err)
 		}
-		recv.mu.Lock()
-		got := slices.Clone(recv.ids)
-		recv.mu.Unlock()
+		got := recv.ids()
 		if left == 0 && slices.Contains(got, refusedSeq) {
 			break
 		}
@@ -658,7 +617,7 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 			t.Fatalf("after replay: %d dead letters left, delivered %v", left, got)
 		}
 	}
-	_, metrics = request(t, p.addr, http.MethodGet, "/metrics", "", "")
+	_, metrics = request(t, p.Addr, http.MethodGet, "/metrics", "", "")
 	if want := `sessiond_webhook_deliveries_total{outcome="replayed",webhook="` + label + `"} 1`; !strings.Contains(string(metrics), want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
@@ -675,7 +634,7 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 		t.Errorf("webhook_positions has no row for the URL's key: %s", stored)
 	}
 	for _, secret := range secrets {
-		for where, text := range map[string]string{"/metrics": string(metrics), "the log": p.log.String(), "the database": stored} {
+		for where, text := range map[string]string{"/metrics": string(metrics), "the log": p.Log.String(), "the database": stored} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s holds the URL's secret %q", where, secret)
 			}

@@ -5,8 +5,6 @@ package faults
 
 import (
 	"log/slog"
-	"net"
-	"os"
 	"testing"
 
 	"github.com/sessiond/sessiond/internal/pgtest"
@@ -21,22 +19,3 @@ func TestMain(m *testing.M) {
 
 // apiKey is the backend key of every sessiond these tests start.
 const apiKey = "sk_faults_0123456789abcdef"
-
-// freeLocalPort returns a TCP port on 127.0.0.1 that nothing listens on at
-// the moment.
-func freeLocalPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}

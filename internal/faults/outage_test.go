@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -18,16 +17,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/api"
 	"github.com/sessiond/sessiond/internal/db"
-	"github.com/sessiond/sessiond/internal/pgtest"
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 const (
@@ -58,26 +53,18 @@ func TestDatabaseOutage(t *testing.T) {
 	// The container publishes 5432 on a port picked here: with a random
 	// published port, Docker may pick a new one when the container starts
 	// again, and the service would never find its database.
-	port := freeLocalPort(t)
-	image := envOr("SESSIOND_POSTGRES_IMAGE", pgtest.DefaultImage)
-	pg, err := postgres.Run(ctx, image,
-		postgres.WithDatabase("sessiond"),
-		postgres.WithUsername("postgres"),
-		postgres.WithPassword("postgres"),
-		postgres.BasicWaitStrategies(),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.PortBindings = network.PortMap{
-				network.MustParsePort("5432/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(port)}},
-			}
-		}),
-	)
-	testcontainers.CleanupContainer(t, pg)
+	port, err := testbed.FreePort()
 	if err != nil {
-		t.Fatalf("start %s: %v", image, err)
+		t.Fatal(err)
 	}
+	pg, err := testbed.StartPostgres(ctx, testbed.PostgresConfig{Database: "sessiond", Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Terminate() })
 	// A test that fails while the database is frozen must not leave it
 	// so: the container could not be removed.
-	t.Cleanup(func() { _ = exec.Command("docker", "unpause", pg.GetContainerID()).Run() })
+	t.Cleanup(func() { _ = exec.Command("docker", "unpause", pg.Container.GetContainerID()).Run() })
 	dbURL := fmt.Sprintf("postgres://postgres:postgres@127.0.0.1:%d/sessiond?sslmode=disable", port)
 	mig, err := db.NewMigrator(dbURL)
 	if err != nil {
@@ -122,7 +109,7 @@ func TestDatabaseOutage(t *testing.T) {
 
 	docker := func(args ...string) func() error {
 		return func() error {
-			out, err := exec.Command("docker", append(args, pg.GetContainerID())...).CombinedOutput()
+			out, err := exec.Command("docker", append(args, pg.Container.GetContainerID())...).CombinedOutput()
 			if err != nil {
 				return fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, out)
 			}
@@ -138,7 +125,7 @@ func TestDatabaseOutage(t *testing.T) {
 		// wait for the request timeout.
 		hold time.Duration
 	}{
-		{"stopped", func() error { return pg.Stop(ctx, &stopTimeout) }, func() error { return pg.Start(ctx) }, 1500 * time.Millisecond},
+		{"stopped", func() error { return pg.Container.Stop(ctx, &stopTimeout) }, func() error { return pg.Container.Start(ctx) }, 1500 * time.Millisecond},
 		{"frozen", docker("pause"), docker("unpause"), 2*outageRequestTimeout + time.Second},
 	}
 	for _, ep := range episodes {

@@ -2,7 +2,6 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond/internal/pgtest"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 // exitSlack is what the process may take to exit once the grace period
@@ -34,32 +33,23 @@ const exitSlack = 2 * time.Second
 func buildSessiond(t *testing.T, dir string) string {
 	t.Helper()
 	started := time.Now()
-	bin := filepath.Join(dir, "sessiond")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/sessiond/sessiond/cmd/sessiond").CombinedOutput()
+	bin, err := testbed.BuildSessiond(context.Background(), "", dir)
 	if err != nil {
-		t.Fatalf("go build ./cmd/sessiond: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	t.Logf("built cmd/sessiond in %s", time.Since(started).Round(time.Millisecond))
 	return bin
 }
 
 // sessiondProcess is the real binary, started by a test.
-type sessiondProcess struct {
-	cmd    *exec.Cmd
-	addr   string
-	log    *processLog
-	exited chan struct{} // closed when the process has exited
-	exitAt time.Time     // valid once exited is closed
-	err    error         // what Wait returned; valid once exited is closed
-}
+type sessiondProcess = testbed.Process
 
 // startSessiond runs the binary on a fresh pgtest database with the given
-// settings on top of the test defaults, and returns once it listens. A
-// setting is an environment variable (NAME=value), or a flag when it
-// starts with "--".
+// settings on top of the test defaults, and returns once /readyz answers
+// 200. A setting is an environment variable (NAME=value), or a flag when
+// it starts with "--".
 func startSessiond(t *testing.T, bin, dbURL string, settings ...string) *sessiondProcess {
 	t.Helper()
-	log := &processLog{listening: make(chan string, 1)}
 	cmd := exec.Command(bin, "serve")
 	// Only these settings: nothing leaks in from the environment.
 	cmd.Env = []string{
@@ -74,84 +64,18 @@ func startSessiond(t *testing.T, bin, dbURL string, settings ...string) *session
 			cmd.Env = append(cmd.Env, s)
 		}
 	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	// The bound only catches a process that never gets ready.
+	p, err := testbed.Start(context.Background(), testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute})
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := &sessiondProcess{cmd: cmd, log: log, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		p.exitAt = time.Now()
-		close(p.exited)
-	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
+		p.Kill()
 		if t.Failed() {
-			t.Logf("sessiond's log:\n%s", log.String())
+			t.Logf("sessiond's log:\n%s", p.Log.String())
 		}
 	})
-	select {
-	case p.addr = <-log.listening:
-	case <-p.exited:
-		t.Fatalf("sessiond exited before listening: %v\n%s", p.err, log.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sessiond did not listen within 30 s\n%s", log.String())
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz did not answer 200 within 30 s (%v)", err)
-		}
-	}
 	return p
-}
-
-// processLog keeps what the process writes, and reports the address from
-// its "sessiond listening" line.
-type processLog struct {
-	mu        sync.Mutex
-	buf       bytes.Buffer
-	partial   []byte
-	listening chan string
-}
-
-func (l *processLog) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(b)
-	l.partial = append(l.partial, b...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(l.partial[:i], &line) == nil && line.Msg == "sessiond listening" {
-			select {
-			case l.listening <- line.Addr:
-			default:
-			}
-		}
-		l.partial = l.partial[i+1:]
-	}
-	return len(b), nil
-}
-
-func (l *processLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // slowSignIn is a POST /sessions held open in the middle of its body: the
@@ -259,7 +183,7 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 
 	var slow []*slowSignIn
 	for i := range held {
-		s, err := startSlowSignIn(p.addr, fmt.Sprintf("held-%d", i))
+		s, err := startSlowSignIn(p.Addr, fmt.Sprintf("held-%d", i))
 		if err != nil {
 			t.Fatalf("hold a sign-in open: %v", err)
 		}
@@ -282,7 +206,7 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 		}
 		var continued atomic.Bool // set by the transport's goroutine
 		trace := &httptrace.ClientTrace{Got100Continue: func() { continued.Store(true) }}
-		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, "http://"+p.addr+path, r)
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, "http://"+p.Addr+path, r)
 		if err != nil {
 			panic(err)
 		}
@@ -328,7 +252,7 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 
 	time.Sleep(500 * time.Millisecond)
 	signalAt := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	close(signaled)
@@ -337,7 +261,7 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 	// process alive.
 	var refusedAt time.Time
 	for deadline := signalAt.Add(exitSlack); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		conn, err := net.DialTimeout("tcp", p.addr, time.Second)
+		conn, err := net.DialTimeout("tcp", p.Addr, time.Second)
 		if err != nil {
 			refusedAt = time.Now()
 			break
@@ -351,12 +275,12 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 		t.Errorf("sessiond exited (%v) %s after SIGTERM with %d requests still in flight",
-			p.err, p.exitAt.Sub(signalAt).Round(time.Millisecond), held)
+			p.Err, p.ExitAt.Sub(signalAt).Round(time.Millisecond), held)
 	default:
 	}
-	if conn, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
+	if conn, err := net.DialTimeout("tcp", p.Addr, time.Second); err == nil {
 		conn.Close()
 		t.Errorf("a new connection was accepted after SIGTERM, while draining")
 	}
@@ -374,13 +298,13 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 	wg.Wait()
 
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(grace + exitSlack):
 		t.Fatalf("sessiond still running %s after SIGTERM (grace period %s)", time.Since(signalAt).Round(time.Millisecond), grace)
 	}
-	exitAfter := p.exitAt.Sub(signalAt)
-	if p.err != nil {
-		t.Errorf("sessiond exited with %v, want 0", p.err)
+	exitAfter := p.ExitAt.Sub(signalAt)
+	if p.Err != nil {
+		t.Errorf("sessiond exited with %v, want 0", p.Err)
 	}
 	if exitAfter > grace {
 		t.Errorf("sessiond exited %s after SIGTERM, beyond its grace period %s", exitAfter.Round(time.Millisecond), grace)
@@ -429,7 +353,7 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 		t.Errorf("the database holds %d sessions but %d sign-ins were answered 201", stored, len(answered))
 	}
 	t.Logf("SIGTERM with %d held sign-ins and %d load requests in flight: %d requests answered (%d after the signal), %d not accepted (refused after the signal); exit status %s %s after SIGTERM (grace %s); %d sessions stored, %d answered 201",
-		held, inFlight, accepted, countAfter(calls, signalAt), notAccepted, exitCode(p.err), exitAfter.Round(time.Millisecond), grace, stored, len(answered))
+		held, inFlight, accepted, countAfter(calls, signalAt), notAccepted, exitCode(p.Err), exitAfter.Round(time.Millisecond), grace, stored, len(answered))
 	if inFlight == 0 {
 		t.Errorf("no load request was in flight at SIGTERM: the load did not overlap the signal")
 	}
@@ -441,22 +365,22 @@ func shutdownUnderLoad(t *testing.T, bin string) {
 func shutdownWithStuckRequest(t *testing.T, bin string) {
 	const grace = time.Second
 	p := startSessiond(t, bin, pgtest.NewDatabase(t), "SESSIOND_SHUTDOWN_TIMEOUT="+grace.String())
-	s, err := startSlowSignIn(p.addr, "never-finishes")
+	s, err := startSlowSignIn(p.Addr, "never-finishes")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.conn.Close()
 	signalAt := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(grace + exitSlack):
 		t.Fatalf("sessiond still running %s after SIGTERM with a grace period of %s", time.Since(signalAt).Round(time.Millisecond), grace)
 	}
-	exitAfter := p.exitAt.Sub(signalAt)
-	t.Logf("with a request held open: exit status %s %s after SIGTERM (grace %s)", exitCode(p.err), exitAfter.Round(time.Millisecond), grace)
+	exitAfter := p.ExitAt.Sub(signalAt)
+	t.Logf("with a request held open: exit status %s %s after SIGTERM (grace %s)", exitCode(p.Err), exitAfter.Round(time.Millisecond), grace)
 	if exitAfter < grace {
 		t.Errorf("sessiond exited %s after SIGTERM, before its grace period %s was over, with a request in flight", exitAfter.Round(time.Millisecond), grace)
 	}

@@ -30,18 +30,18 @@ func TestShutdownGraceIsHonoured(t *testing.T) {
 		p, release := startWithRequestInDatabase(t, bin, "SESSIOND_SHUTDOWN_TIMEOUT="+grace.String())
 		defer release()
 		signalAt := time.Now()
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case <-p.exited:
+		case <-p.Exited:
 		case <-time.After(grace + exitSlack):
 			t.Fatalf("sessiond still running %s after SIGTERM with a grace period of %s", time.Since(signalAt).Round(time.Millisecond), grace)
 		}
 		t.Logf("with a request waiting on a row lock: exit status %s %s after SIGTERM (grace %s)",
-			exitCode(p.err), p.exitAt.Sub(signalAt).Round(time.Millisecond), grace)
-		if exitCode(p.err) != "1" {
-			t.Errorf("exit status %s, want 1 (requests were cut off)", exitCode(p.err))
+			exitCode(p.Err), p.ExitAt.Sub(signalAt).Round(time.Millisecond), grace)
+		if exitCode(p.Err) != "1" {
+			t.Errorf("exit status %s, want 1 (requests were cut off)", exitCode(p.Err))
 		}
 	})
 	t.Run("a second signal exits at once", func(t *testing.T) {
@@ -49,22 +49,22 @@ func TestShutdownGraceIsHonoured(t *testing.T) {
 		const grace = time.Minute
 		p, release := startWithRequestInDatabase(t, bin, "SESSIOND_SHUTDOWN_TIMEOUT="+grace.String())
 		defer release()
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		// Still draining: the first signal waits for the request.
 		select {
-		case <-p.exited:
-			t.Fatalf("sessiond exited (%v) on the first SIGTERM with a request in flight and %s of grace", p.err, grace)
+		case <-p.Exited:
+			t.Fatalf("sessiond exited (%v) on the first SIGTERM with a request in flight and %s of grace", p.Err, grace)
 		case <-time.After(300 * time.Millisecond):
 		}
 		secondAt := time.Now()
-		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case <-p.exited:
-			t.Logf("second signal: exited (%v) %s after it", p.err, p.exitAt.Sub(secondAt).Round(time.Millisecond))
+		case <-p.Exited:
+			t.Logf("second signal: exited (%v) %s after it", p.Err, p.ExitAt.Sub(secondAt).Round(time.Millisecond))
 		case <-time.After(exitSlack):
 			t.Fatalf("sessiond still running %s after a second signal", exitSlack)
 		}
@@ -77,7 +77,7 @@ func startWithRequestInDatabase(t *testing.T, bin string, settings ...string) (*
 	t.Helper()
 	dbURL := pgtest.NewDatabase(t)
 	p := startSessiond(t, bin, dbURL, append(settings, "SESSIOND_REQUEST_TIMEOUT=5m")...)
-	client := signInOver(t, p.addr, `{"user_id":"alice"}`)
+	client := signInOver(t, p.Addr, `{"user_id":"alice"}`)
 
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
@@ -93,7 +93,7 @@ func startWithRequestInDatabase(t *testing.T, bin string, settings ...string) (*
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/sessions",
+		req, _ := http.NewRequest(http.MethodPost, "http://"+p.Addr+"/sessions",
 			strings.NewReader(fmt.Sprintf(`{"user_id":"bob","client_id":%q}`, client)))
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 		req.Header.Set("Content-Type", "application/json")

@@ -19,14 +19,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/sessiond/sessiond/internal/db"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
-
-// DefaultImage is the Postgres image used when SESSIOND_POSTGRES_IMAGE is unset.
-const DefaultImage = "postgres:15"
 
 const templateDB = "sessiond_template"
 
@@ -55,37 +52,17 @@ func Run(m *testing.M) int {
 
 func run(m *testing.M) (int, error) {
 	ctx := context.Background()
-	image := os.Getenv("SESSIOND_POSTGRES_IMAGE")
-	if image == "" {
-		image = DefaultImage
-	}
 	started := time.Now()
-	c, err := postgres.Run(ctx, image,
-		postgres.WithDatabase(templateDB),
-		postgres.WithUsername("postgres"),
-		postgres.WithPassword("postgres"),
-		postgres.BasicWaitStrategies(),
-		testcontainers.WithCmd("postgres", "-c", "fsync=off", "-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off", "-c", "max_connections=500"),
-	)
-	if c != nil {
-		defer func() { _ = testcontainers.TerminateContainer(c) }()
-	}
-	if err != nil {
-		return 1, fmt.Errorf("start %s (is Docker running? set SESSIOND_POSTGRES_IMAGE for another image): %w", image, err)
-	}
-	container = c
-	host, err := c.Host(ctx)
+	pg, err := testbed.StartPostgres(ctx, testbed.PostgresConfig{
+		Database: templateDB,
+		Settings: []string{"fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=500"},
+	})
 	if err != nil {
 		return 1, err
 	}
-	port, err := c.MappedPort(ctx, "5432/tcp")
-	if err != nil {
-		return 1, err
-	}
-	baseURL = func(dbname string) string {
-		return fmt.Sprintf("postgres://postgres:postgres@%s:%s/%s?sslmode=disable", host, port.Port(), dbname)
-	}
+	defer func() { _ = pg.Terminate() }()
+	container = pg.Container
+	baseURL = pg.URL
 
 	mig, err := db.NewMigrator(baseURL(templateDB))
 	if err != nil {
@@ -101,7 +78,7 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer admin.Close()
-	fmt.Fprintf(os.Stderr, "pgtest: %s ready and migrated in %s\n", image, time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "pgtest: %s ready and migrated in %s\n", pg.Image, time.Since(started).Round(time.Millisecond))
 	return m.Run(), nil
 }
 
