@@ -381,11 +381,19 @@ func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks
 			t.Errorf("%s /readyz after the failover: %d", rd.r.name, st)
 		}
 	}
-	t.Logf("HA failover figures: synchronous=%t acknowledged_signouts=%d lost=%d acknowledged_live_sessions=%d lost=%d "+
+	figures := fmt.Sprintf("HA failover figures: synchronous=%t acknowledged_signouts=%d lost=%d acknowledged_live_sessions=%d lost=%d "+
 		"promotion_after=%s writes_back_after=%s answers=%d 503s=%d 500s=%d readyz_red_longest=%s (%s)",
 		synchronous, len(fig.signedOut), lost, len(fig.live), lostSignIns,
 		promotedAfter.Round(10*time.Millisecond), writesBack.Round(10*time.Millisecond), fig.answers, fig.unavailable, fig.internal,
 		maxRed.Round(10*time.Millisecond), strings.Join(red, ", "))
+	t.Log(figures)
+	// go test shows a passing package's log only with -v; CI names a file
+	// to collect the figures in and prints them after the run.
+	if path := os.Getenv("SESSIOND_HA_FIGURES"); path != "" {
+		if err := os.WriteFile(path, []byte(figures+"\n"), 0o644); err != nil {
+			t.Errorf("writing the figures: %v", err)
+		}
+	}
 	if fig.internal > 0 {
 		t.Errorf("%d answers were 500", fig.internal)
 	}
