@@ -22,7 +22,7 @@ export DOCKER_BUILDKIT ?= 0
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m -parallel 8
 
-.PHONY: test unit fuzz up down up-ha down-ha smoke images vet bench bench-ha floors demo demo-e2e js-test js-server-test examples-e2e
+.PHONY: test unit fuzz up down up-ha down-ha smoke images vet bench bench-ha floors demo demo-e2e js-test js-server-test examples-e2e help
 
 ## up: sessiond and Postgres with Docker Compose on http://localhost:8080
 up:
@@ -123,9 +123,19 @@ UNIT_PACKAGES := . ./cmd/sessiond ./examples/demo ./internal/events ./internal/s
 unit:
 	go test -race -count=1 $(UNIT_PACKAGES)
 
+## vet: gofmt -l (must list nothing) and go vet
 vet:
 	gofmt -l . | (! grep .) && go vet ./...
 
+## images: a Docker engine that answers, and the images (stand-ins built
+## from Debian packages where no registry answers)
 images:
 	scripts/ensure-docker.sh
 	scripts/ensure-images.sh >/dev/null
+
+# Not the default goal: plain `make` stays `make up`, the first target.
+## help: every target with its description (these ## lines)
+help:
+	@awk '/^## / { line = substr($$0, 4); \
+	    if (match(line, /^[a-z0-9-]+: /)) printf "%-15s %s\n", substr(line, 1, RLENGTH - 2), substr(line, RLENGTH + 1); \
+	    else printf "%-15s %s\n", "", line }' $(firstword $(MAKEFILE_LIST))

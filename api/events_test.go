@@ -287,7 +287,7 @@ func TestEventsPushedAcrossReplicas(t *testing.T) {
 	t.Logf("push latency across replicas over %d events: p50 %s, p90 %s, p99 %s, max %s",
 		len(latencies), p(.5), p(.9), p(.99), latencies[len(latencies)-1])
 	if p(.99) >= time.Second {
-		t.Errorf("p99 push latency %s; the contract (README, Session events) promises within a second", p(.99))
+		t.Errorf("p99 push latency %s; the contract (docs/events.md) promises within a second", p(.99))
 	}
 
 	a.mustEnd(t, "/sessions/"+holder.ID, backend)

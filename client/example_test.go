@@ -10,7 +10,7 @@ import (
 	"github.com/sessiond/sessiond/client"
 )
 
-// The README's backend quickstart: sign a browser in and protect a handler.
+// The backend quickstart of docs/go-client.md: sign a browser in and protect a handler.
 func Example() {
 	sd, err := client.New("http://sessiond:8080", os.Getenv("SESSIOND_API_KEY"))
 	if err != nil {

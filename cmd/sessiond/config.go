@@ -63,7 +63,7 @@ type setting struct {
 
 func settings() []*setting {
 	return []*setting{
-		{"database-url", "SESSIOND_DATABASE_URL", "postgres://postgres:postgres@localhost:5432/sessiond?sslmode=disable", "Postgres URL; several hosts with target_session_attrs=read-write follow a failover (see README, Production)", nil},
+		{"database-url", "SESSIOND_DATABASE_URL", "postgres://postgres:postgres@localhost:5432/sessiond?sslmode=disable", "Postgres URL; several hosts with target_session_attrs=read-write follow a failover (see docs/operations.md, Production)", nil},
 		{"direct-database-url", "SESSIOND_DIRECT_DATABASE_URL", "", "Postgres URL for migrations, the events LISTEN and the webhook leases when SESSIOND_DATABASE_URL is a PgBouncer in transaction mode; empty: SESSIOND_DATABASE_URL", nil},
 		{"addr", "SESSIOND_ADDR", ":8080", "address to listen on", nil},
 		{"api-keys", "SESSIOND_API_KEYS", "", "comma-separated backend API keys (sk_...); none: backend endpoints answer 401", nil},

@@ -1,4 +1,4 @@
-// Command demo is a web app that uses sessiond the way the README says an
+// Command demo is a web app that uses sessiond the way docs/go-client.md says an
 // app should: its backend signs a browser in (after its own password
 // check, which this demo skips: any user name will do) by asking sessiond
 // for a session and forwarding the Set-Cookie headers; its pages talk to

@@ -38,7 +38,7 @@ type Store struct {
 
 var _ sessions.Store = (*Store)(nil)
 
-// Timeouts of every connection to Postgres; see README, "Production".
+// Timeouts of every connection to Postgres; see docs/operations.md, "Production".
 const (
 	// DefaultConnectTimeout bounds one connection attempt to one host of
 	// the URL when the URL sets no connect_timeout: pgx tries the hosts of

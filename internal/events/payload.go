@@ -10,7 +10,7 @@ import (
 )
 
 // payload is an event as the contract writes it (openapi.yaml, GET
-// /session/events; README "Session events"), for streams and webhooks
+// /session/events; docs/events.md), for streams and webhooks
 // alike: {"type", "timestamp", "data": {"session", "old_status", "actor"}}.
 type payload struct {
 	Type      string      `json:"type"`

@@ -33,7 +33,7 @@ const (
 	// (writing the 503, a loaded 2-core machine under -race).
 	answerSlack = 2 * time.Second
 	// recoveryBound: within it of Postgres answering again, the service
-	// serves again, without a restart (README "What the tests cover").
+	// serves again, without a restart (docs/testing.md, "What the tests cover").
 	recoveryBound = 5 * time.Second
 )
 

@@ -78,7 +78,7 @@ export function sessiondMiddleware(options: MiddlewareOptions = {}) {
     // A prefetch would cost a call to sessiond for a render the router
     // throws away: decline it. (Next strips these headers from the request
     // a middleware sees; there the matcher's `missing` skips prefetches, see
-    // the README.)
+    // docs/javascript.md.)
     if (request.headers.has("next-router-prefetch") || purpose.includes("prefetch")) return new NextResponse(null, { status: 204 });
     const protect = options.protect?.(request) ?? false;
     let a: Auth;

@@ -17,7 +17,7 @@ after(async () => {
 for (const mode of ["single", "multi"]) {
   describe(`${mode} mode`, () => {
     const stack = new Stack(mode);
-    const shots = mode === "multi"; // one set of screenshots for the README
+    const shots = mode === "multi"; // one set of screenshots for docs/javascript.md (the demo app)
     before(() => stack.start());
     after(() => stack.close());
 
@@ -107,7 +107,7 @@ for (const mode of ["single", "multi"]) {
       await other.evaluate(() => (window.__notReloaded = true));
       const t0 = Date.now();
       await page.getByTestId("seed-default").getByRole("button", { name: "Sign out" }).click();
-      // 1 s is the documented promise itself (README "Session events"), not a tuned timing.
+      // 1 s is the documented promise itself (docs/events.md), not a tuned timing.
       await text(other, "status", /^Signed out$/, 1000);
       console.log(`# ${mode}: other tab showed the sign-out after ${Date.now() - t0} ms`);
       assert.equal(await other.evaluate(() => window.__notReloaded), true, "the other tab was not reloaded");
@@ -129,7 +129,7 @@ for (const mode of ["single", "multi"]) {
         await lp.evaluate(() => (window.__notReloaded = true));
         const t0 = Date.now();
         await page.getByRole("button", { name: "Sign out other devices" }).click();
-        await text(lp, "status", /^Signed out$/, 1000); // the event stream; 1 s is the documented promise (README "Session events")
+        await text(lp, "status", /^Signed out$/, 1000); // the event stream; 1 s is the documented promise (docs/events.md)
         console.log(`# ${mode}: the other device's page showed the sign-out after ${Date.now() - t0} ms`);
         await text(page, "others-ended", /ended 1 other session$/);
         assert.equal(await lp.evaluate(() => window.__notReloaded), true);
