@@ -15,9 +15,10 @@ export type PathsWith<M extends Method> = { [P in keyof paths]: Operation<P, M> 
 export type Answer<P extends keyof paths, M extends Method> =
   Operation<P, M> extends { responses: { 200: { content: { "application/json": infer T } } } } ? T : never;
 
-type Parameters<O> = O extends { parameters: infer X } ? X : never;
-/** What a call takes: the path's parameters, its query, its JSON body, and a bearer token instead of the cached one. */
-export type CallInit<O> = { token?: string; query?: NonNullable<Parameters<O> extends { query?: infer Q } ? Q : never> } & (Parameters<O> extends { path: infer Path } ? { path: Path } : { path?: never }) &
+type ParamsOf<O> = O extends { parameters: infer X } ? X : never;
+/** What a call takes: the path's parameters (required where the path has some), its query, its JSON body (required where the operation has one), and a bearer token instead of the cached one. */
+export type CallInit<O> = { token?: string; query?: NonNullable<ParamsOf<O> extends { query?: infer Q } ? Q : never> } &
+  (ParamsOf<O> extends { path: infer Path } ? { path: Path } : { path?: never }) &
   (O extends { requestBody: { content: { "application/json": infer B } } } ? { body: B } : { body?: never });
 type Args<O> = object extends CallInit<O> ? [init?: CallInit<O>] : [init: CallInit<O>];
 
