@@ -9,7 +9,7 @@
 // On success it dispatches `sessiond:signed-out` (detail: sessiond's answer)
 // before navigating to the echoed redirect URL; on failure
 // `sessiond:error` (detail: the SessiondError). Both bubble.
-import { createSessiond, type Sessiond } from "./index.js";
+import { createSessiond, signOutOnce, type Sessiond, type SignOutClick } from "./index.js";
 
 export * from "./index.js";
 
@@ -25,48 +25,50 @@ export function clientFor(url: string): Sessiond {
 const Base: typeof HTMLElement = typeof HTMLElement === "undefined" ? (class {} as typeof HTMLElement) : HTMLElement;
 
 export class SessiondSignOut extends Base {
-  #busy = false;
-
   constructor() {
     super();
     // The slot's fallback shows only while the element has no children of
     // its own, however late the parser adds them; style it with ::part(button).
     this.attachShadow({ mode: "open" }).innerHTML = `<slot><button type="button" part="button">Sign out</button></slot>`;
+    clicks.set(this, signOutOnce(() => click(this)));
   }
 
   connectedCallback(): void {
-    this.addEventListener("click", this.#onClick);
+    this.addEventListener("click", this);
   }
 
   disconnectedCallback(): void {
-    this.removeEventListener("click", this.#onClick);
+    this.removeEventListener("click", this);
   }
 
-  #onClick = (e: Event): void => {
+  /** The element is its own click listener: a click signs out (once at a time). */
+  handleEvent(e: Event): void {
     e.preventDefault();
-    if (this.#busy) return;
-    const url = this.getAttribute("url");
-    if (!url) {
-      this.#emit("sessiond:error", new Error("<sessiond-sign-out> needs a url attribute"));
-      return;
-    }
-    this.#busy = true;
-    this.setAttribute("aria-busy", "true");
-    const sessionId = this.getAttribute("session-id") || undefined;
-    const redirectUrl = this.getAttribute("redirect-url") || undefined;
-    // The callback runs after the answer and before any navigation: the page hears of it first.
-    clientFor(url)
-      .signOut((res) => this.#emit("sessiond:signed-out", res), { sessionId, redirectUrl })
-      .catch((err) => this.#emit("sessiond:error", err))
-      .finally(() => {
-        this.#busy = false;
-        this.removeAttribute("aria-busy");
-      });
-  };
-
-  #emit(type: string, detail: unknown): void {
-    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+    clicks.get(this)!();
   }
+}
+
+// Each element's click handler; kept off the element, as its busy state is nobody else's.
+const clicks = new WeakMap<SessiondSignOut, () => void>();
+
+function click(el: SessiondSignOut): SignOutClick | undefined {
+  const url = el.getAttribute("url");
+  if (!url) {
+    emit(el, "sessiond:error", new Error("<sessiond-sign-out> needs a url attribute"));
+    return undefined;
+  }
+  return {
+    client: clientFor(url),
+    signOutOptions: { sessionId: el.getAttribute("session-id") || undefined, redirectUrl: el.getAttribute("redirect-url") || undefined },
+    // After the answer and before any navigation: the page hears of it first.
+    onSignedOut: (res) => emit(el, "sessiond:signed-out", res),
+    onError: (err) => emit(el, "sessiond:error", err),
+    onBusy: (busy) => (busy ? el.setAttribute("aria-busy", "true") : el.removeAttribute("aria-busy")),
+  };
+}
+
+function emit(el: HTMLElement, type: string, detail: unknown): void {
+  el.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
 }
 
 if (typeof customElements !== "undefined" && !customElements.get("sessiond-sign-out")) {

@@ -10,12 +10,13 @@ import {
   useEffect,
   useMemo,
   useRef,
+  useState,
   useSyncExternalStore,
   type MouseEvent,
   type ReactElement,
   type ReactNode,
 } from "react";
-import { createSessiond, type InitialState, type Sessiond, type SessiondState, type SignOutOptions } from "./index.js";
+import { authState, createSessiond, signOutOnce, type AuthState, type InitialState, type Sessiond, type SessiondState, type SignOutClick, type SignOutOptions } from "./index.js";
 
 export * from "./index.js";
 
@@ -70,23 +71,9 @@ export function useSessiond(): Sessiond {
   return useClient();
 }
 
-export interface AuthState {
-  isLoaded: boolean;
-  /** undefined until loaded. */
-  isSignedIn: boolean | undefined;
-  /** The active session's ID; null when signed out, undefined until loaded. */
-  sessionId: string | null | undefined;
-  userId: string | null | undefined;
-}
-
-function auth(s: SessiondState): AuthState {
-  if (!s.isLoaded) return { isLoaded: false, isSignedIn: undefined, sessionId: undefined, userId: undefined };
-  return { isLoaded: true, isSignedIn: s.session !== null, sessionId: s.session?.id ?? null, userId: s.session?.user_id ?? null };
-}
-
 /** useAuth is Clerk's: `{ isLoaded, isSignedIn, sessionId, userId }`. */
 export function useAuth(): AuthState {
-  return auth(useSessiondState());
+  return authState(useSessiondState());
 }
 
 export interface SignOutButtonProps {
@@ -108,16 +95,13 @@ export interface SignOutButtonProps {
  */
 export function SignOutButton({ redirectUrl, signOutOptions, signOutCallback, children }: SignOutButtonProps) {
   const c = useClient();
-  const busy = useRef(false);
+  const click = useRef<SignOutClick>(undefined);
+  click.current = { client: c, redirectUrl, signOutOptions, signOutCallback };
+  const [signOut] = useState(() => signOutOnce(() => click.current));
   const child = typeof children === "string" || children == null ? null : (Children.only(children) as ReactElement<{ onClick?: (e: MouseEvent) => void }>);
   const onClick = (e: MouseEvent) => {
     child?.props.onClick?.(e);
-    if (busy.current) return;
-    busy.current = true;
-    c.signOut({ redirectUrl: signOutOptions?.redirectUrl ?? redirectUrl, sessionId: signOutOptions?.sessionId })
-      .then(() => signOutCallback?.())
-      .catch(() => undefined)
-      .finally(() => (busy.current = false));
+    signOut();
   };
   if (child && isValidElement(child)) return cloneElement(child, { onClick });
   return <button onClick={onClick}>{children ?? "Sign out"}</button>;

@@ -16,7 +16,7 @@ import {
   type ShallowRef,
   type VNode,
 } from "vue";
-import { createSessiond, type InitialState, type Sessiond, type SessiondState, type SignOutOptions } from "./index.js";
+import { authState, createSessiond, signOutOnce, type InitialState, type Sessiond, type SessiondState, type SignOutOptions } from "./index.js";
 
 export * from "./index.js";
 
@@ -81,12 +81,12 @@ export function useAuth(): {
   userId: ComputedRef<string | null | undefined>;
 } {
   const { state } = use();
-  const loaded = (f: (s: SessiondState) => any) => computed(() => (state.value.isLoaded ? f(state.value) : undefined));
+  const auth = computed(() => authState(state.value));
   return {
-    isLoaded: computed(() => state.value.isLoaded),
-    isSignedIn: loaded((s) => s.session !== null),
-    sessionId: loaded((s) => s.session?.id ?? null),
-    userId: loaded((s) => s.session?.user_id ?? null),
+    isLoaded: computed(() => auth.value.isLoaded),
+    isSignedIn: computed(() => auth.value.isSignedIn),
+    sessionId: computed(() => auth.value.sessionId),
+    userId: computed(() => auth.value.userId),
   };
 }
 
@@ -105,16 +105,7 @@ export const SignOutButton = defineComponent({
   },
   setup(props, { slots }) {
     const { client } = use();
-    let busy = false;
-    const handler = (): void => {
-      if (busy) return;
-      busy = true;
-      client
-        .signOut({ redirectUrl: props.signOutOptions?.redirectUrl ?? props.redirectUrl, sessionId: props.signOutOptions?.sessionId })
-        .then(() => props.signOutCallback?.())
-        .catch(() => undefined) // the error is in the client's state
-        .finally(() => (busy = false));
-    };
+    const handler = signOutOnce(() => ({ client, ...props }));
     return () => {
       const nodes = (slots.default?.({ handler }) ?? []).filter((n: VNode) => n.type !== Comment);
       if (nodes.length === 1 && isVNode(nodes[0]) && (typeof nodes[0].type === "string" || typeof nodes[0].type === "object")) {

@@ -1,19 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createSessiond, SessiondError } from "../src/index.js";
-import { FakeBroadcastChannel, FakeEventSource, FakeLocks, FakeSessiond, settle } from "./fakes.js";
+import { createSessiond, SessiondError, type SessiondEnv } from "../src/index.js";
+import { FakeBroadcastChannel, FakeEventSource, FakeLocks, FakeSessiond, fakeEnv, settle } from "./fakes.js";
 
 beforeEach(() => {
   FakeBroadcastChannel.open = [];
   FakeEventSource.all = [];
-  vi.stubGlobal("BroadcastChannel", FakeBroadcastChannel);
-  vi.stubGlobal("EventSource", FakeEventSource);
 });
 afterEach(() => vi.unstubAllGlobals());
 
-function setup(mode: "single" | "multi" = "single", url = "/api/auth") {
+/** setup is one browser: a fake sessiond, and tabs on it that share `env` (the fakes, plus what a test changes). */
+function setup(mode: "single" | "multi" = "single", url = "/api/auth", env: Partial<SessiondEnv> = {}) {
   const server = new FakeSessiond(mode);
   const navigate = vi.fn();
-  const tab = () => createSessiond({ url, fetch: server.fetch, navigate });
+  const shared = fakeEnv(server, env);
+  const tab = () => createSessiond({ url, navigate, env: shared });
   return { server, navigate, tab };
 }
 
@@ -306,8 +306,7 @@ describe("other tabs", () => {
   });
 
   it("without BroadcastChannel the storage event carries it", async () => {
-    vi.stubGlobal("BroadcastChannel", undefined);
-    const { server, tab } = setup();
+    const { server, tab } = setup("single", "/api/auth", { BroadcastChannel: undefined }); // storage: the page's own
     server.signIn("alice");
     const b = tab();
     b.addListener(() => {});
@@ -378,35 +377,30 @@ describe("event stream", () => {
   });
 
   it("with Web Locks, one tab streams for the browser and tells the others; another takes over when it leaves", async () => {
-    Object.defineProperty(navigator, "locks", { value: new FakeLocks(), configurable: true });
-    try {
-      const { server, tab } = setup("multi");
-      server.signIn("alice");
-      server.signIn("bob");
-      const a = tab();
-      const b = tab();
-      const offA = a.addListener(() => {});
-      b.addListener(() => {});
-      await Promise.all([a.load(), b.load()]);
-      await settle();
-      expect(FakeEventSource.live()).toHaveLength(1);
-      // Signed out on another device: the one stream hears it, both tabs show it.
-      expect(b.accounts).toHaveLength(2);
-      server.sessions[0].status = "revoked"; // alice, the account not active here
-      FakeEventSource.live()[0].emit("session.revoked", {});
-      await settle();
-      expect(a.accounts.map((x) => x.user_id)).toEqual(["bob"]);
-      expect(b.accounts.map((x) => x.user_id)).toEqual(["bob"]);
-      // The streaming tab goes away: the other one opens the stream.
-      const first = FakeEventSource.live()[0];
-      offA();
-      await settle();
-      expect(first.readyState).toBe(2);
-      expect(FakeEventSource.live()).toHaveLength(1);
-      expect(FakeEventSource.live()[0]).not.toBe(first);
-    } finally {
-      delete (navigator as { locks?: unknown }).locks;
-    }
+    const { server, tab } = setup("multi", "/api/auth", { locks: new FakeLocks() });
+    server.signIn("alice");
+    server.signIn("bob");
+    const a = tab();
+    const b = tab();
+    const offA = a.addListener(() => {});
+    b.addListener(() => {});
+    await Promise.all([a.load(), b.load()]);
+    await settle();
+    expect(FakeEventSource.live()).toHaveLength(1);
+    // Signed out on another device: the one stream hears it, both tabs show it.
+    expect(b.accounts).toHaveLength(2);
+    server.sessions[0].status = "revoked"; // alice, the account not active here
+    FakeEventSource.live()[0].emit("session.revoked", {});
+    await settle();
+    expect(a.accounts.map((x) => x.user_id)).toEqual(["bob"]);
+    expect(b.accounts.map((x) => x.user_id)).toEqual(["bob"]);
+    // The streaming tab goes away: the other one opens the stream.
+    const first = FakeEventSource.live()[0];
+    offA();
+    await settle();
+    expect(first.readyState).toBe(2);
+    expect(FakeEventSource.live()).toHaveLength(1);
+    expect(FakeEventSource.live()[0]).not.toBe(first);
   });
 
   it("a burst of events costs at most two loads", async () => {

@@ -90,4 +90,26 @@ describe("<sessiond-sign-out>", () => {
     await settle();
     expect((failed.mock.calls[0][0] as CustomEvent).detail).toMatchObject({ code: "unreachable", status: 0 });
   });
+
+  it("a double click signs out once; aria-busy while it runs", async () => {
+    server.signIn("alice");
+    const el = page(`<sessiond-sign-out url="/api/auth"><button>x</button></sessiond-sign-out>`);
+    const b = el.querySelector("button")!;
+    b.click();
+    expect(el.getAttribute("aria-busy")).toBe("true");
+    b.click();
+    await settle();
+    expect(server.requests.filter((r) => r.method === "DELETE")).toHaveLength(1);
+    expect(el.hasAttribute("aria-busy")).toBe(false);
+  });
+
+  it("no url attribute: sessiond:error, nothing sent", async () => {
+    const el = page(`<sessiond-sign-out><button>x</button></sessiond-sign-out>`);
+    const failed = vi.fn();
+    el.addEventListener("sessiond:error", failed);
+    el.querySelector("button")!.click();
+    await settle();
+    expect((failed.mock.calls[0][0] as CustomEvent).detail.message).toContain("needs a url attribute");
+    expect(server.requests).toEqual([]);
+  });
 });

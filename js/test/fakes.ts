@@ -2,7 +2,8 @@
 // (one browser: the cookie jar is the server's `active` and `held`), a
 // BroadcastChannel that delivers between instances, and an EventSource
 // the test drives by hand. The real thing is covered by the e2e tests.
-import type { Session } from "../src/index.js";
+// They reach the client through its `env` option (fakeEnv), not globals.
+import type { Session, SessiondEnv } from "../src/index.js";
 
 export interface Req {
   method: string;
@@ -187,4 +188,9 @@ export class FakeLocks {
     this.tails.set(name, granted.catch(() => undefined));
     return granted;
   }
+}
+
+/** fakeEnv is the page a client sees in a unit test: the fake sessiond's fetch, the fake BroadcastChannel and EventSource, and whatever `extra` adds or takes away. */
+export function fakeEnv(server: FakeSessiond, extra: Partial<SessiondEnv> = {}): Partial<SessiondEnv> {
+  return { fetch: server.fetch, BroadcastChannel: FakeBroadcastChannel, EventSource: FakeEventSource, ...extra };
 }

@@ -11,14 +11,12 @@ import { renderToString as vueToString } from "vue/server-renderer";
 import { createSessiond, type InitialState } from "../src/index.js";
 import { SessiondProvider, useAuth, useSessiondState } from "../src/react.js";
 import { sessiondPlugin, useAuth as useVueAuth } from "../src/vue.js";
-import { FakeBroadcastChannel, FakeEventSource, FakeSessiond, settle } from "./fakes.js";
+import { FakeBroadcastChannel, FakeEventSource, FakeSessiond, fakeEnv, settle } from "./fakes.js";
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
 beforeEach(() => {
   FakeBroadcastChannel.open = [];
-  vi.stubGlobal("BroadcastChannel", FakeBroadcastChannel);
-  vi.stubGlobal("EventSource", FakeEventSource);
 });
 afterEach(() => vi.unstubAllGlobals());
 
@@ -44,7 +42,7 @@ describe("React initialState", () => {
     const ada = server.signIn("ada");
     const host = document.createElement("div");
     const root = createRoot(host);
-    const client = createSessiond({ url: "/api/auth", fetch: server.fetch, initialState: { status: "signed-in", session: ada } });
+    const client = createSessiond({ url: "/api/auth", env: fakeEnv(server), initialState: { status: "signed-in", session: ada } });
     server.live().forEach((s) => (s.status = "ended")); // signed out elsewhere since the server rendered
     act(() => root.render(<SessiondProvider client={client} initialState={{ status: "signed-in", session: ada }}><Who /></SessiondProvider>));
     expect(host.textContent).toBe("signed in as ada"); // the first render: what the server rendered, no "loading"
@@ -66,7 +64,7 @@ describe("Vue initialState", () => {
       },
     });
     const app = createSSRApp(Who);
-    app.use(sessiondPlugin, { client: createSessiond({ url: "/api/auth", fetch: server.fetch, initialState: { status: "signed-in", session: ada } }) });
+    app.use(sessiondPlugin, { client: createSessiond({ url: "/api/auth", env: fakeEnv(server), initialState: { status: "signed-in", session: ada } }) });
     expect(await vueToString(app)).toContain("signed in as ada");
     const plain = createSSRApp(Who);
     plain.use(sessiondPlugin, { client: createSessiond({ url: "/api/auth", fetch: server.fetch }) });
@@ -76,7 +74,10 @@ describe("Vue initialState", () => {
   it("the plugin passes initialState and onSessionChange to the client it makes", async () => {
     const server = new FakeSessiond();
     const ada = server.signIn("ada");
+    // The plugin makes its client with the page's own facilities: here, the globals.
     vi.stubGlobal("fetch", server.fetch);
+    vi.stubGlobal("BroadcastChannel", FakeBroadcastChannel);
+    vi.stubGlobal("EventSource", FakeEventSource);
     const changed = vi.fn();
     const Who = defineComponent({ setup: () => { const { userId } = useVueAuth(); return () => h("p", String(userId.value)); } });
     const app = createSSRApp(Who);
@@ -92,7 +93,7 @@ describe("onSessionChange and the back/forward cache", () => {
     const server = new FakeSessiond();
     server.signIn("ada");
     const changed = vi.fn();
-    const c = createSessiond({ url: "/api/auth", fetch: server.fetch, onSessionChange: changed });
+    const c = createSessiond({ url: "/api/auth", env: fakeEnv(server), onSessionChange: changed });
     await c.load();
     expect(changed).not.toHaveBeenCalled();
     server.outage = "down";
@@ -113,7 +114,7 @@ describe("onSessionChange and the back/forward cache", () => {
   it("with initialState, a background check that disagrees fires it", async () => {
     const server = new FakeSessiond();
     const changed = vi.fn();
-    const c = createSessiond({ url: "/api/auth", fetch: server.fetch, onSessionChange: changed, initialState: { status: "signed-in", session: server.signIn("ada") } });
+    const c = createSessiond({ url: "/api/auth", env: fakeEnv(server), onSessionChange: changed, initialState: { status: "signed-in", session: server.signIn("ada") } });
     server.live().forEach((s) => (s.status = "ended"));
     await c.load();
     expect(changed).toHaveBeenCalledTimes(1);

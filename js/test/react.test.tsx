@@ -3,7 +3,7 @@ import { createRoot, type Root } from "react-dom/client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSessiond } from "../src/index.js";
 import { SessiondProvider, SignOutButton, UserButton, useAuth, useSessiond } from "../src/react.js";
-import { FakeBroadcastChannel, FakeEventSource, FakeSessiond, settle } from "./fakes.js";
+import { FakeBroadcastChannel, FakeEventSource, FakeSessiond, fakeEnv, settle } from "./fakes.js";
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -11,8 +11,6 @@ let root: Root;
 let host: HTMLElement;
 beforeEach(() => {
   FakeBroadcastChannel.open = [];
-  vi.stubGlobal("BroadcastChannel", FakeBroadcastChannel);
-  vi.stubGlobal("EventSource", FakeEventSource);
   host = document.createElement("div");
   document.body.append(host);
   root = createRoot(host);
@@ -24,7 +22,7 @@ afterEach(() => {
 });
 
 async function render(server: FakeSessiond, ui: React.ReactNode, navigate = vi.fn()) {
-  const client = createSessiond({ url: "/api/auth", fetch: server.fetch, navigate });
+  const client = createSessiond({ url: "/api/auth", navigate, env: fakeEnv(server) });
   await act(async () => root.render(<SessiondProvider client={client}>{ui}</SessiondProvider>));
   await act(settle);
   return { client, navigate };
@@ -105,7 +103,7 @@ describe("<SignOutButton>", () => {
     expect(host.querySelector("p")!.textContent).toContain("error invalid_redirect_url");
     expect(host.querySelector("p")!.textContent).toContain("signed in as alice");
 
-    await act(async () => root.render(<SessiondProvider client={createSessiond({ url: "/api/auth", fetch: server.fetch, navigate })}><SignOutButton signOutOptions={{ redirectUrl: "/bye" }} /></SessiondProvider>));
+    await act(async () => root.render(<SessiondProvider client={createSessiond({ url: "/api/auth", navigate, env: fakeEnv(server) })}><SignOutButton signOutOptions={{ redirectUrl: "/bye" }} /></SessiondProvider>));
     await act(settle);
     await click(button("Sign out"));
     expect(navigate).toHaveBeenCalledExactlyOnceWith("/bye");
@@ -164,7 +162,10 @@ describe("SessiondProvider url=", () => {
   it("makes its own client and loads", async () => {
     const server = new FakeSessiond();
     server.signIn("alice");
+    // The provider makes its client with the page's own facilities: here, the globals.
     vi.stubGlobal("fetch", server.fetch);
+    vi.stubGlobal("BroadcastChannel", FakeBroadcastChannel);
+    vi.stubGlobal("EventSource", FakeEventSource);
     await act(async () => root.render(<SessiondProvider url="/api/auth"><Who /></SessiondProvider>));
     await act(settle);
     expect(host.textContent).toContain("signed in as alice");

@@ -2,20 +2,17 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp, defineComponent, h, nextTick, type Component } from "vue";
 import { createSessiond } from "../src/index.js";
 import { SignOutButton, sessiondPlugin, useAuth, useSessiondState } from "../src/vue.js";
-import { FakeBroadcastChannel, FakeEventSource, FakeSessiond, settle } from "./fakes.js";
+import { FakeSessiond, fakeEnv, settle } from "./fakes.js";
 
 let host: HTMLElement;
 let unmount: () => void = () => {};
 beforeEach(() => {
-  vi.stubGlobal("BroadcastChannel", FakeBroadcastChannel);
-  vi.stubGlobal("EventSource", FakeEventSource);
   host = document.createElement("div");
   document.body.append(host);
 });
 afterEach(() => {
   unmount();
   host.remove();
-  vi.unstubAllGlobals();
 });
 
 const Who = defineComponent({
@@ -27,7 +24,7 @@ const Who = defineComponent({
 });
 
 async function mount(server: FakeSessiond, child: Component, navigate = vi.fn()) {
-  const client = createSessiond({ url: "/api/auth", fetch: server.fetch, navigate });
+  const client = createSessiond({ url: "/api/auth", navigate, env: fakeEnv(server) });
   const app = createApp({ render: () => [h(Who), h(child)] });
   app.use(sessiondPlugin, { client });
   app.mount(host);
