@@ -245,7 +245,7 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	}()
 	defer func() {
 		// Also when fn failed after its last statement went out with the
-		// COMMIT (CommitAfterNext) and that COMMIT succeeded.
+		// COMMIT (a write with Commit set) and that COMMIT succeeded.
 		if tx.committed && tx.wroteEvents {
 			if f := s.eventsCommitted.Load(); f != nil {
 				(*f)()
@@ -264,7 +264,7 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 }
 
 // lastStatementContext is the context of a transaction's last statement
-// when it travels with the COMMIT (Tx.CommitAfterNext), made when the two
+// when it travels with the COMMIT (a write with Commit set), made when the two
 // are sent: not cancelled with the request, like a bare COMMIT, and given
 // until the request's deadline or rollbackTimeout from now, whichever is
 // later — as long as a bare COMMIT after it would have had — so that a

@@ -19,3 +19,10 @@ func CreateClient(ctx context.Context, tx sessions.Tx, id string, at time.Time) 
 	_, err := tx.(txStore).tx.Exec(ctx, `INSERT INTO clients (id, created_at) VALUES ($1, $2)`, id, at)
 	return err
 }
+
+// CreateClientAndCommit is CreateClient as the transaction's last
+// statement, sent with its COMMIT, as a write with Commit set is.
+func CreateClientAndCommit(ctx context.Context, tx sessions.Tx, id string, at time.Time) error {
+	tx.(txStore).tx.commitWithNext(true)
+	return CreateClient(ctx, tx, id, at)
+}
