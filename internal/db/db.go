@@ -63,7 +63,12 @@ const (
 // Option configures Open.
 type Option func(*options)
 
-type options struct{ directURL string }
+type options struct {
+	directURL string
+	// tracer, when set, traces the pool's statements (tests count round
+	// trips with it).
+	tracer pgx.QueryTracer
+}
 
 // WithDirectURL makes the events LISTEN connection and the webhook leases
 // connect to directURL instead of the pool's URL: when the pool's URL is
@@ -106,6 +111,9 @@ func Open(ctx context.Context, url string, maxConns int32, opts ...Option) (*Sto
 	readyCfg := cfg.Copy()
 	readyCfg.MaxConns, readyCfg.MinConns = 1, 0
 	readyCfg.ConnConfig.RuntimeParams["application_name"] = ReadinessAppName
+	if o.tracer != nil {
+		cfg.ConnConfig.Tracer = o.tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -25,4 +27,9 @@ func CreateClient(ctx context.Context, tx sessions.Tx, id string, at time.Time) 
 func CreateClientAndCommit(ctx context.Context, tx sessions.Tx, id string, at time.Time) error {
 	tx.(txStore).tx.commitWithNext(true)
 	return CreateClient(ctx, tx, id, at)
+}
+
+// WithTracer traces the pool's statements with tracer.
+func WithTracer(tracer pgx.QueryTracer) Option {
+	return func(o *options) { o.tracer = tracer }
 }
