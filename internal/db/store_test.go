@@ -736,14 +736,14 @@ func TestLocks(t *testing.T) {
 		}
 		return false
 	}
-	t.Run("LockClient on an unknown client is ErrClientNotFound", func(t *testing.T) {
+	t.Run("locking an unknown client is ErrClientNotFound", func(t *testing.T) {
 		t.Parallel()
 		err := s.InTx(ctx, func(tx sessions.Tx) error { return lockErr(tx.Lock(ctx, sessions.Locks{ClientID: newClientID()})) })
 		if !errors.Is(err, sessions.ErrClientNotFound) {
 			t.Errorf("got %v, want ErrClientNotFound", err)
 		}
 	})
-	t.Run("LockClient holds the client's row until the transaction ends", func(t *testing.T) {
+	t.Run("a client's lock holds its row until the transaction ends", func(t *testing.T) {
 		t.Parallel()
 		c := mustClient(t, s)
 		const q = `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`
@@ -760,7 +760,7 @@ func TestLocks(t *testing.T) {
 			t.Error("the client's row is still locked after the transaction")
 		}
 	})
-	t.Run("LockUser holds the user's lock row, made on first use, until the transaction ends", func(t *testing.T) {
+	t.Run("a sign-in's user lock holds the user's lock row, made on first use, until the transaction ends", func(t *testing.T) {
 		t.Parallel()
 		// What a racing sign-in of the same user runs.
 		const q = `INSERT INTO session_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id`
@@ -1088,7 +1088,7 @@ func TestLockSessionHoldsOffEndings(t *testing.T) {
 		done <- s.InTx(ctx, func(tx sessions.Tx) error {
 			got, err := tx.Lock(ctx, sessions.Locks{OwnID: sess.ID})
 			if err != nil || got.Status != sessions.StatusActive {
-				return fmt.Errorf("LockSession: %v %v", got.Status, err)
+				return fmt.Errorf("Lock(OwnID): %v %v", got.Status, err)
 			}
 			close(locked)
 			<-release
@@ -1113,7 +1113,7 @@ func TestLockSessionHoldsOffEndings(t *testing.T) {
 	<-ended
 	err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.Lock(ctx, sessions.Locks{OwnID: newSessionID()}); return err })
 	if !errors.Is(err, sessions.ErrSessionNotFound) {
-		t.Errorf("LockSession(unknown) = %v, want ErrSessionNotFound", err)
+		t.Errorf("Lock(OwnID: unknown) = %v, want ErrSessionNotFound", err)
 	}
 }
 
@@ -1153,8 +1153,8 @@ func TestEndSessionsFoldsExpiry(t *testing.T) {
 	}
 }
 
-// TestInsertSessionOnNewClient: the client and its first session come in
-// one statement; an existing client ID is refused and stores neither.
+// TestInsertSessionOnNewClient: with Insert.NewClient the client and its
+// first session come in one statement; an existing client ID is refused and stores neither.
 func TestInsertSessionOnNewClient(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewStore(t)
@@ -1380,7 +1380,8 @@ func TestCommitWithLastWrite(t *testing.T) {
 	})
 }
 
-// TestLockSignIn: on an unknown client nothing is locked or made; on a
+// TestLockSignIn: a sign-in's locks (client, new user, the client's
+// sessions: one statement). On an unknown client nothing is locked or made; on a
 // known one the client's row, the user's lock row and the rows of the
 // client's active sessions are held until the transaction ends.
 func TestLockSignIn(t *testing.T) {
@@ -1407,7 +1408,7 @@ func TestLockSignIn(t *testing.T) {
 	})
 }
 
-// TestLockClientOfToken: the token's session comes back only while it is
+// TestLockClientOfToken: Locks{OwnToken, OwnClient}. The token's session comes back only while it is
 // active, and while the transaction lasts the client's row and every
 // active session on the client are locked (sign-in's order), nothing
 // elsewhere is.
@@ -1524,7 +1525,7 @@ func wantLocks(t *testing.T, s *db.Store, checks []lockCheck) {
 	}
 }
 
-// TestLockSessionsAndOwn: one statement locks the selected active
+// TestLockSessionsAndOwn: Locks{Sessions, OwnID}. One statement locks the selected active
 // sessions and the caller's own row, and returns the own row as stored,
 // ended or not.
 func TestLockSessionsAndOwn(t *testing.T) {
