@@ -12,7 +12,10 @@ import (
 // client exists. It counts what reaches it, so a test can tell whether a
 // request got as far as the database.
 type fakeStore struct {
-	known    map[TokenHash]Session
+	known map[TokenHash]Session
+	// fail makes every token look-up answer ErrUnavailable, as when the
+	// database is out of reach.
+	fail     bool
 	lookups  []TokenHash // what SessionByTokenHash was asked for
 	touches  int
 	txs      int
@@ -24,6 +27,9 @@ func (s *fakeStore) calls() int { return len(s.lookups) + s.touches + s.txs }
 
 func (s *fakeStore) SessionByTokenHash(_ context.Context, h TokenHash) (Session, error) {
 	s.lookups = append(s.lookups, h)
+	if s.fail {
+		return Session{}, ErrUnavailable
+	}
 	if sess, ok := s.known[h]; ok {
 		return sess, nil
 	}
