@@ -779,6 +779,22 @@ func TestLocks(t *testing.T) {
 			t.Error("the user's row is still locked after the transaction")
 		}
 	})
+	t.Run("a lock shape the store cannot take as asked is refused, not narrowed", func(t *testing.T) {
+		t.Parallel()
+		c := mustClient(t, s)
+		token := sessions.HashToken(newSessionID())
+		for name, l := range map[string]sessions.Locks{
+			"own token with a client":      {OwnToken: token, ClientID: c},
+			"own token with sessions":      {OwnToken: token, Sessions: sessions.Selector{ClientID: c}},
+			"own client without a token":   {OwnClient: true, OwnID: newSessionID()},
+			"own token with an own ID too": {OwnToken: token, OwnID: newSessionID()},
+		} {
+			err := s.InTx(ctx, func(tx sessions.Tx) error { return lockErr(tx.Lock(ctx, l)) })
+			if err == nil || errors.Is(err, sessions.ErrSessionNotFound) {
+				t.Errorf("%s: %v, want an error for the shape", name, err)
+			}
+		}
+	})
 	t.Run("ClientExists", func(t *testing.T) {
 		t.Parallel()
 		c := mustClient(t, s)
