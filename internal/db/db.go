@@ -63,7 +63,12 @@ const (
 // Option configures Open.
 type Option func(*options)
 
-type options struct{ directURL string }
+type options struct {
+	directURL string
+	// tracer, when set, traces the pool's statements (tests count round
+	// trips with it).
+	tracer pgx.QueryTracer
+}
 
 // WithDirectURL makes the events LISTEN connection and the webhook leases
 // connect to directURL instead of the pool's URL: when the pool's URL is
@@ -106,6 +111,9 @@ func Open(ctx context.Context, url string, maxConns int32, opts ...Option) (*Sto
 	readyCfg := cfg.Copy()
 	readyCfg.MaxConns, readyCfg.MinConns = 1, 0
 	readyCfg.ConnConfig.RuntimeParams["application_name"] = ReadinessAppName
+	if o.tracer != nil {
+		cfg.ConnConfig.Tracer = o.tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
@@ -245,7 +253,7 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 	}()
 	defer func() {
 		// Also when fn failed after its last statement went out with the
-		// COMMIT (CommitAfterNext) and that COMMIT succeeded.
+		// COMMIT (a write with Commit set) and that COMMIT succeeded.
 		if tx.committed && tx.wroteEvents {
 			if f := s.eventsCommitted.Load(); f != nil {
 				(*f)()
@@ -264,7 +272,7 @@ func (s *Store) runTx(ctx context.Context, fn func(sessions.Tx) error) error {
 }
 
 // lastStatementContext is the context of a transaction's last statement
-// when it travels with the COMMIT (Tx.CommitAfterNext), made when the two
+// when it travels with the COMMIT (a write with Commit set), made when the two
 // are sent: not cancelled with the request, like a bare COMMIT, and given
 // until the request's deadline or rollbackTimeout from now, whichever is
 // later — as long as a bare COMMIT after it would have had — so that a

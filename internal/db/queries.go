@@ -71,9 +71,55 @@ func collectSessions(rows pgx.Rows, err error) ([]sessions.Session, error) {
 // mapped by Store.InTx.
 type txStore struct{ tx *pipelinedTx }
 
-func (t txStore) CommitAfterNext() { t.tx.CommitAfterNext() }
+// Lock implements sessions.Tx. It takes l's locks in as few statements
+// as it has for their shape: a sign-in's client, user and client sessions
+// in one (lockSignIn); the own session by token, with its client and the
+// client's sessions or alone, in one; selected sessions and the own one in
+// one; anything else one statement per kind of lock, in the order
+// sessions.Tx.Lock gives.
+func (t txStore) Lock(ctx context.Context, l sessions.Locks) (sessions.Session, error) {
+	if l.OwnToken != (sessions.TokenHash{}) {
+		if l != (sessions.Locks{OwnToken: l.OwnToken, OwnClient: l.OwnClient}) {
+			return sessions.Session{}, errors.New("db: Locks.OwnToken combines with OwnClient only")
+		}
+		if l.OwnClient {
+			return t.lockClientOfToken(ctx, l.OwnToken)
+		}
+		return sessionRow(t.tx.QueryRow(ctx, lockSessionByTokenHash, l.OwnToken[:]))
+	}
+	if l.OwnClient {
+		return sessions.Session{}, errors.New("db: Locks.OwnClient without OwnToken")
+	}
+	if l.ClientID != "" && l.UserID != "" && l.NewUser && l.Sessions == (sessions.Selector{ClientID: l.ClientID}) && l.OwnID == "" {
+		return sessions.Session{}, t.lockSignIn(ctx, l.ClientID, l.UserID)
+	}
+	if l.ClientID != "" {
+		if err := t.lockClient(ctx, l.ClientID); err != nil {
+			return sessions.Session{}, err
+		}
+	}
+	if l.UserID != "" {
+		lock := t.lockKnownUser
+		if l.NewUser {
+			lock = t.lockUser
+		}
+		if err := lock(ctx, l.UserID); err != nil {
+			return sessions.Session{}, err
+		}
+	}
+	switch {
+	case l.Sessions != (sessions.Selector{}) && l.OwnID != "":
+		return t.lockSessionsAndOwn(ctx, l.Sessions, l.OwnID)
+	case l.Sessions != (sessions.Selector{}):
+		return sessions.Session{}, t.lockSessions(ctx, l.Sessions)
+	case l.OwnID != "":
+		return sessionRow(t.tx.QueryRow(ctx, lockSessionByID, l.OwnID))
+	}
+	return sessions.Session{}, nil
+}
 
-func (t txStore) LockClient(ctx context.Context, id string) error {
+// lockClient takes the client's row lock; ErrClientNotFound if none.
+func (t txStore) lockClient(ctx context.Context, id string) error {
 	var one int
 	err := t.tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -88,7 +134,8 @@ func (t txStore) ClientExists(ctx context.Context, id string) (bool, error) {
 	return ok, err
 }
 
-func (t txStore) LockUser(ctx context.Context, userID string) error {
+// lockUser takes the user's lock row, made on first use.
+func (t txStore) lockUser(ctx context.Context, userID string) error {
 	// ON CONFLICT DO UPDATE locks the existing row, or the one it inserts,
 	// until the transaction ends.
 	_, err := t.tx.Exec(ctx, `INSERT INTO session_users (user_id) VALUES ($1)
@@ -96,10 +143,15 @@ func (t txStore) LockUser(ctx context.Context, userID string) error {
 	return err
 }
 
-func (t txStore) LockSignIn(ctx context.Context, clientID, userID string) error {
+// lockSignIn takes, in one statement and in this order, what a sign-in on
+// an existing client locks: the client's row, the user's lock row (made on
+// first use) and the rows of the client's active sessions;
+// ErrClientNotFound, with nothing else locked, if the client does not
+// exist.
+func (t txStore) lockSignIn(ctx context.Context, clientID, userID string) error {
 	// Each lock's CTE reads the one before it, so Postgres takes them in
-	// LockClient, LockUser, LockSessions order, as the separate
-	// statements did: the user's row only once the client's is held, the
+	// lockClient, lockUser, lockSessions order, as separate statements
+	// would: the user's row only once the client's is held, the
 	// sessions' only once both are. The sessions' CTE is read to its end
 	// (a CTE no one reads is never run), which takes every row lock.
 	var clients, locked int
@@ -120,7 +172,8 @@ func (t txStore) LockSignIn(ctx context.Context, clientID, userID string) error 
 	return err
 }
 
-func (t txStore) LockKnownUser(ctx context.Context, userID string) error {
+// lockKnownUser takes the user's lock row if there is one.
+func (t txStore) lockKnownUser(ctx context.Context, userID string) error {
 	var one int
 	err := t.tx.QueryRow(ctx, `SELECT 1 FROM session_users WHERE user_id = $1 FOR UPDATE`, userID).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -129,19 +182,16 @@ func (t txStore) LockKnownUser(ctx context.Context, userID string) error {
 	return err
 }
 
-func (t txStore) LockSession(ctx context.Context, id string) (sessions.Session, error) {
-	return sessionRow(t.tx.QueryRow(ctx, lockSessionByID, id))
-}
-
-func (t txStore) LockSessionByToken(ctx context.Context, h sessions.TokenHash) (sessions.Session, error) {
-	return sessionRow(t.tx.QueryRow(ctx, lockSessionByTokenHash, h[:]))
-}
-
-func (t txStore) LockClientOfToken(ctx context.Context, h sessions.TokenHash) (sessions.Session, error) {
+// lockClientOfToken takes, in one statement, the row lock of the client of
+// the token's active session and then the row locks of every active
+// session on that client, and returns the token's session as stored;
+// ErrSessionNotFound when the token has no active session, or its session
+// ended before its lock was taken.
+func (t txStore) lockClientOfToken(ctx context.Context, h sessions.TokenHash) (sessions.Session, error) {
 	// The token's session is read first without a lock, for its client;
 	// then the client's row is locked, then every active session on the
 	// client in ID order (each a one-time condition of the next scan, so
-	// in that order, as LockSignIn takes them). A session that ended
+	// in that order, as lockSignIn takes them). A session that ended
 	// while its lock was awaited is re-checked and left out, so the
 	// token's own is among the rows only if it is still active.
 	rows, err := t.tx.Query(ctx, `WITH token AS (
@@ -157,26 +207,25 @@ func (t txStore) LockClientOfToken(ctx context.Context, h sessions.TokenHash) (s
 	return ownRow(rows)
 }
 
-func (t txStore) LockSessions(ctx context.Context, sel sessions.Selector) error {
-	if sel == (sessions.Selector{}) {
-		return errors.New("db: LockSessions without a selector would lock every session")
-	}
+// lockSessions takes the row locks of the active sessions sel selects, in
+// ID order.
+func (t txStore) lockSessions(ctx context.Context, sel sessions.Selector) error {
 	var w where
 	w.addSelector(sel)
 	_, err := t.tx.Exec(ctx, fmt.Sprintf(`SELECT 1 FROM sessions WHERE %s ORDER BY id FOR NO KEY UPDATE`, w), w.args...)
 	return err
 }
 
-func (t txStore) LockSessionsAndOwn(ctx context.Context, sel sessions.Selector, ownID string) (sessions.Session, error) {
-	if sel == (sessions.Selector{}) {
-		return sessions.Session{}, errors.New("db: LockSessionsAndOwn without a selector would lock every session")
-	}
+// lockSessionsAndOwn is lockSessions and the own session's lock in one
+// statement, every row in ID order: it returns the session ownID as
+// stored, whatever its status, or ErrSessionNotFound if none.
+func (t txStore) lockSessionsAndOwn(ctx context.Context, sel sessions.Selector, ownID string) (sessions.Session, error) {
 	var w where
 	w.addSelector(sel)
 	w.args = append(w.args, ownID)
 	own := len(w.args)
-	// The own row whatever its status (LockSession's answer); the others
-	// while active (LockSessions'). A row updated while its lock was
+	// The own row whatever its status (as lockSessionByID answers); the
+	// others while active (lockSessions'). A row updated while its lock was
 	// awaited is re-checked against the same condition.
 	rows, err := t.tx.Query(ctx, fmt.Sprintf(`SELECT id = $%[2]d, `+sessionColumns+` FROM sessions
 		WHERE (%[1]s) OR id = $%[2]d ORDER BY id FOR NO KEY UPDATE`, w, own), w.args...)
@@ -246,18 +295,16 @@ func (t txStore) ListSessions(ctx context.Context, f sessions.ListFilter) ([]ses
 	return collectSessions(t.tx.Query(ctx, sql, w.args...))
 }
 
-func (t txStore) InsertSession(ctx context.Context, s sessions.Session, h sessions.TokenHash, actor string) error {
+func (t txStore) InsertSession(ctx context.Context, in sessions.Insert) error {
 	t.tx.wroteEvents = true
-	_, err := t.tx.Exec(ctx, insertSession(""), sessionInsertArgs(s, h, actor)...)
-	return err
-}
-
-func (t txStore) InsertSessionOnNewClient(ctx context.Context, s sessions.Session, h sessions.TokenHash, actor string) error {
-	t.tx.wroteEvents = true
-	// The client's row comes first: the session's foreign key is checked
-	// at the end of the statement, when both exist.
-	_, err := t.tx.Exec(ctx, insertSession(`client AS (INSERT INTO clients (id, created_at) VALUES ($4, $5)), `),
-		sessionInsertArgs(s, h, actor)...)
+	t.tx.commitWithNext(in.Commit)
+	before := ""
+	if in.NewClient {
+		// The client's row comes first: the session's foreign key is
+		// checked at the end of the statement, when both exist.
+		before = `client AS (INSERT INTO clients (id, created_at) VALUES ($4, $5)), `
+	}
+	_, err := t.tx.Exec(ctx, insertSession(before), sessionInsertArgs(in.Session, in.TokenHash, in.Actor)...)
 	return err
 }
 
@@ -291,6 +338,7 @@ func endAndAudit(update string, actorArg int) string {
 
 func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessions.Ending) ([]sessions.Session, error) {
 	t.tx.wroteEvents = true
+	t.tx.commitWithNext(e.Commit)
 	w := where{args: []any{e.OwnClientID, string(e.Status), e.At}}
 	w.addSelector(sel)
 	touch := ""
@@ -322,6 +370,7 @@ func (t txStore) EndSessions(ctx context.Context, sel sessions.Selector, e sessi
 
 func (t txStore) EvictSessions(ctx context.Context, userID string, keep int, e sessions.Ending) ([]sessions.Session, error) {
 	t.tx.wroteEvents = true
+	t.tx.commitWithNext(e.Commit)
 	update := `UPDATE sessions SET status = $2, ended_at = $3
 		WHERE status = 'active' AND id IN (
 			SELECT id FROM sessions WHERE user_id = $1 AND status = 'active'

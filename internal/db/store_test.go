@@ -41,6 +41,14 @@ const (
 func newClientID() string  { return "client_" + ulid.Make().String() }
 func newSessionID() string { return "sess_" + ulid.Make().String() }
 
+// lockErr is the error of a Lock that names no own session.
+func lockErr(_ sessions.Session, err error) error { return err }
+
+// signInLocks are the locks of a sign-in of userID on clientID.
+func signInLocks(clientID, userID string) sessions.Locks {
+	return sessions.Locks{ClientID: clientID, UserID: userID, NewUser: true, Sessions: sessions.Selector{ClientID: clientID}}
+}
+
 // inTx runs fn in a transaction and fails the test if it fails.
 func inTx(t *testing.T, s *db.Store, fn func(tx sessions.Tx) error) {
 	t.Helper()
@@ -70,7 +78,7 @@ func newSession(userID, clientID string, at time.Time) sessions.Session {
 // insert stores a new active session in its own transaction.
 func insert(s *db.Store, sess sessions.Session) error {
 	return s.InTx(ctx, func(tx sessions.Tx) error {
-		return tx.InsertSession(ctx, sess, sessions.HashToken(sess.ID), apiActor)
+		return tx.InsertSession(ctx, sessions.Insert{Session: sess, TokenHash: sessions.HashToken(sess.ID), Actor: apiActor})
 	})
 }
 
@@ -728,19 +736,19 @@ func TestLocks(t *testing.T) {
 		}
 		return false
 	}
-	t.Run("LockClient on an unknown client is ErrClientNotFound", func(t *testing.T) {
+	t.Run("locking an unknown client is ErrClientNotFound", func(t *testing.T) {
 		t.Parallel()
-		err := s.InTx(ctx, func(tx sessions.Tx) error { return tx.LockClient(ctx, newClientID()) })
+		err := s.InTx(ctx, func(tx sessions.Tx) error { return lockErr(tx.Lock(ctx, sessions.Locks{ClientID: newClientID()})) })
 		if !errors.Is(err, sessions.ErrClientNotFound) {
 			t.Errorf("got %v, want ErrClientNotFound", err)
 		}
 	})
-	t.Run("LockClient holds the client's row until the transaction ends", func(t *testing.T) {
+	t.Run("a client's lock holds its row until the transaction ends", func(t *testing.T) {
 		t.Parallel()
 		c := mustClient(t, s)
 		const q = `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`
 		inTx(t, s, func(tx sessions.Tx) error {
-			if err := tx.LockClient(ctx, c); err != nil {
+			if err := lockErr(tx.Lock(ctx, sessions.Locks{ClientID: c})); err != nil {
 				return err
 			}
 			if !heldElsewhere(t, s, q, c) {
@@ -752,13 +760,13 @@ func TestLocks(t *testing.T) {
 			t.Error("the client's row is still locked after the transaction")
 		}
 	})
-	t.Run("LockUser holds the user's lock row, made on first use, until the transaction ends", func(t *testing.T) {
+	t.Run("a sign-in's user lock holds the user's lock row, made on first use, until the transaction ends", func(t *testing.T) {
 		t.Parallel()
 		// What a racing sign-in of the same user runs.
 		const q = `INSERT INTO session_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id`
 		for _, attempt := range []string{"first", "again"} {
 			inTx(t, s, func(tx sessions.Tx) error {
-				if err := tx.LockUser(ctx, "alice"); err != nil {
+				if err := lockErr(tx.Lock(ctx, sessions.Locks{UserID: "alice", NewUser: true})); err != nil {
 					return err
 				}
 				if !heldElsewhere(t, s, q, "alice") {
@@ -769,6 +777,22 @@ func TestLocks(t *testing.T) {
 		}
 		if heldElsewhere(t, s, q, "alice") {
 			t.Error("the user's row is still locked after the transaction")
+		}
+	})
+	t.Run("a lock shape the store cannot take as asked is refused, not narrowed", func(t *testing.T) {
+		t.Parallel()
+		c := mustClient(t, s)
+		token := sessions.HashToken(newSessionID())
+		for name, l := range map[string]sessions.Locks{
+			"own token with a client":      {OwnToken: token, ClientID: c},
+			"own token with sessions":      {OwnToken: token, Sessions: sessions.Selector{ClientID: c}},
+			"own client without a token":   {OwnClient: true, OwnID: newSessionID()},
+			"own token with an own ID too": {OwnToken: token, OwnID: newSessionID()},
+		} {
+			err := s.InTx(ctx, func(tx sessions.Tx) error { return lockErr(tx.Lock(ctx, l)) })
+			if err == nil || errors.Is(err, sessions.ErrSessionNotFound) {
+				t.Errorf("%s: %v, want an error for the shape", name, err)
+			}
 		}
 	})
 	t.Run("ClientExists", func(t *testing.T) {
@@ -798,7 +822,7 @@ func TestInTx(t *testing.T) {
 			if err := db.CreateClient(ctx, tx, c, t0); err != nil {
 				return err
 			}
-			if err := tx.InsertSession(ctx, sess, sessions.HashToken(sess.ID), apiActor); err != nil {
+			if err := tx.InsertSession(ctx, sessions.Insert{Session: sess, TokenHash: sessions.HashToken(sess.ID), Actor: apiActor}); err != nil {
 				return err
 			}
 			return sessions.ErrSessionNotFound
@@ -845,12 +869,12 @@ func TestInTx(t *testing.T) {
 				if tries++; tries > 1 {
 					<-theirsDone
 				}
-				if err := tx.LockClient(ctx, first); err != nil {
+				if err := lockErr(tx.Lock(ctx, sessions.Locks{ClientID: first})); err != nil {
 					return err
 				}
 				once.Do(func() { close(mine) })
 				<-theirs
-				return tx.LockClient(ctx, second)
+				return lockErr(tx.Lock(ctx, sessions.Locks{ClientID: second}))
 			})
 		}
 		errs := make(chan error, 2)
@@ -958,7 +982,7 @@ func TestUnavailable(t *testing.T) {
 		}
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		err = s.InTx(short, func(tx sessions.Tx) error { return tx.LockClient(short, c) })
+		err = s.InTx(short, func(tx sessions.Tx) error { return lockErr(tx.Lock(short, sessions.Locks{ClientID: c})) })
 		if code := codeOf(err); code != sessions.CodeUnavailable || !errors.Is(err, sessions.ErrTimedOut) || errors.Is(err, sessions.ErrUnavailable) {
 			t.Errorf("%v (code %q), want unavailable because it ran out of time, not because the database is", err, code)
 		}
@@ -1068,7 +1092,7 @@ func TestRefusalsLookTheSame(t *testing.T) {
 	}
 }
 
-// LockSession takes the lock an UPDATE takes (FOR NO KEY UPDATE): an
+// Locking the own session (Locks.OwnID) takes the lock an UPDATE takes (FOR NO KEY UPDATE): an
 // ending of that session waits until the transaction that holds it ends.
 func TestLockSessionHoldsOffEndings(t *testing.T) {
 	t.Parallel()
@@ -1078,9 +1102,9 @@ func TestLockSessionHoldsOffEndings(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- s.InTx(ctx, func(tx sessions.Tx) error {
-			got, err := tx.LockSession(ctx, sess.ID)
+			got, err := tx.Lock(ctx, sessions.Locks{OwnID: sess.ID})
 			if err != nil || got.Status != sessions.StatusActive {
-				return fmt.Errorf("LockSession: %v %v", got.Status, err)
+				return fmt.Errorf("Lock(OwnID): %v %v", got.Status, err)
 			}
 			close(locked)
 			<-release
@@ -1103,9 +1127,9 @@ func TestLockSessionHoldsOffEndings(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-ended
-	err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.LockSession(ctx, newSessionID()); return err })
+	err := s.InTx(ctx, func(tx sessions.Tx) error { _, err := tx.Lock(ctx, sessions.Locks{OwnID: newSessionID()}); return err })
 	if !errors.Is(err, sessions.ErrSessionNotFound) {
-		t.Errorf("LockSession(unknown) = %v, want ErrSessionNotFound", err)
+		t.Errorf("Lock(OwnID: unknown) = %v, want ErrSessionNotFound", err)
 	}
 }
 
@@ -1145,21 +1169,21 @@ func TestEndSessionsFoldsExpiry(t *testing.T) {
 	}
 }
 
-// TestInsertSessionOnNewClient: the client and its first session come in
-// one statement; an existing client ID is refused and stores neither.
+// TestInsertSessionOnNewClient: with Insert.NewClient the client and its
+// first session come in one statement; an existing client ID is refused and stores neither.
 func TestInsertSessionOnNewClient(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewStore(t)
 	sess := newSession("alice", newClientID(), t0)
 	inTx(t, s, func(tx sessions.Tx) error {
-		return tx.InsertSessionOnNewClient(ctx, sess, sessions.HashToken(sess.ID), apiActor)
+		return tx.InsertSession(ctx, sessions.Insert{Session: sess, TokenHash: sessions.HashToken(sess.ID), Actor: apiActor, NewClient: true})
 	})
 	if !exists(t, s, "clients", sess.ClientID) || read(t, s, sess.ID).Status != sessions.StatusActive || len(events(t, s, sess.ID)) != 1 {
 		t.Fatal("want the client, the active session and its audit row")
 	}
 	again := newSession("bob", sess.ClientID, t0)
 	err := s.InTx(ctx, func(tx sessions.Tx) error {
-		return tx.InsertSessionOnNewClient(ctx, again, sessions.HashToken(again.ID), apiActor)
+		return tx.InsertSession(ctx, sessions.Insert{Session: again, TokenHash: sessions.HashToken(again.ID), Actor: apiActor, NewClient: true})
 	})
 	wantPgError(t, err, "23505", "clients_pkey")
 	if exists(t, s, "sessions", again.ID) {
@@ -1281,12 +1305,12 @@ func normalized(s sessions.Session) sessions.Session {
 	return s
 }
 
-// TestCommitAfterNext: the statement after CommitAfterNext goes out with
-// the COMMIT — as the transaction's first statement too, and with rows to
+// TestCommitWithLastWrite: a write marked as the transaction's last
+// (Commit) goes out with the COMMIT — as the transaction's first statement too, and with rows to
 // read — and is not cut off by a request that went away meanwhile. When it
 // fails, nothing of the transaction stays; a statement after it is
 // refused. The one connection is out of any transaction after each.
-func TestCommitAfterNext(t *testing.T) {
+func TestCommitWithLastWrite(t *testing.T) {
 	t.Parallel()
 	s, err := db.Open(ctx, pgtest.NewDatabase(t), 1)
 	if err != nil {
@@ -1309,8 +1333,7 @@ func TestCommitAfterNext(t *testing.T) {
 			if err := db.CreateClient(ctx, tx, a, t0); err != nil {
 				return err
 			}
-			tx.CommitAfterNext()
-			return db.CreateClient(ctx, tx, b, t0)
+			return db.CreateClientAndCommit(ctx, tx, b, t0)
 		})
 		if !exists(t, s, "clients", a) || !exists(t, s, "clients", b) {
 			t.Error("want both clients committed")
@@ -1321,8 +1344,7 @@ func TestCommitAfterNext(t *testing.T) {
 		sess := mustSession(t, s, "alice", existing, t0)
 		var ended []sessions.Session
 		inTx(t, s, func(tx sessions.Tx) (err error) {
-			tx.CommitAfterNext()
-			ended, err = tx.EndSessions(ctx, sessions.Selector{SessionID: sess.ID}, sessions.Ending{Status: sessions.StatusRevoked, At: t0, Actor: apiActor})
+			ended, err = tx.EndSessions(ctx, sessions.Selector{SessionID: sess.ID}, sessions.Ending{Status: sessions.StatusRevoked, At: t0, Actor: apiActor, Commit: true})
 			return err
 		})
 		if len(ended) != 1 || read(t, s, sess.ID).Status != sessions.StatusRevoked {
@@ -1336,8 +1358,7 @@ func TestCommitAfterNext(t *testing.T) {
 			if err := db.CreateClient(ctx, tx, a, t0); err != nil {
 				return err
 			}
-			tx.CommitAfterNext()
-			return db.CreateClient(ctx, tx, existing, t0)
+			return db.CreateClientAndCommit(ctx, tx, existing, t0)
 		})
 		wantPgError(t, err, "23505", "clients_pkey")
 		if exists(t, s, "clients", a) {
@@ -1348,8 +1369,7 @@ func TestCommitAfterNext(t *testing.T) {
 	t.Run("a statement after it", func(t *testing.T) {
 		a, b := newClientID(), newClientID()
 		err := s.InTx(ctx, func(tx sessions.Tx) error {
-			tx.CommitAfterNext()
-			if err := db.CreateClient(ctx, tx, a, t0); err != nil {
+			if err := db.CreateClientAndCommit(ctx, tx, a, t0); err != nil {
 				return err
 			}
 			return db.CreateClient(ctx, tx, b, t0)
@@ -1367,8 +1387,7 @@ func TestCommitAfterNext(t *testing.T) {
 				return err
 			}
 			cancel()
-			tx.CommitAfterNext()
-			return db.CreateClient(reqCtx, tx, b, t0)
+			return db.CreateClientAndCommit(reqCtx, tx, b, t0)
 		})
 		if err != nil || !exists(t, s, "clients", a) || !exists(t, s, "clients", b) {
 			t.Errorf("InTx: %v; want both clients committed", err)
@@ -1377,13 +1396,14 @@ func TestCommitAfterNext(t *testing.T) {
 	})
 }
 
-// TestLockSignIn: on an unknown client nothing is locked or made; on a
+// TestLockSignIn: a sign-in's locks (client, new user, the client's
+// sessions: one statement). On an unknown client nothing is locked or made; on a
 // known one the client's row, the user's lock row and the rows of the
 // client's active sessions are held until the transaction ends.
 func TestLockSignIn(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewStore(t)
-	err := s.InTx(ctx, func(tx sessions.Tx) error { return tx.LockSignIn(ctx, newClientID(), "nobody") })
+	err := s.InTx(ctx, func(tx sessions.Tx) error { return lockErr(tx.Lock(ctx, signInLocks(newClientID(), "nobody"))) })
 	if !errors.Is(err, sessions.ErrClientNotFound) {
 		t.Fatalf("unknown client: %v, want ErrClientNotFound", err)
 	}
@@ -1394,7 +1414,7 @@ func TestLockSignIn(t *testing.T) {
 	c := mustClient(t, s)
 	alice := mustSession(t, s, "alice", c, t0)
 	elsewhere := mustSession(t, s, "alice", mustClient(t, s), t0)
-	wantLocksWhileHeld(t, s, func(tx sessions.Tx) error { return tx.LockSignIn(ctx, c, "bob") }, []lockCheck{
+	wantLocksWhileHeld(t, s, func(tx sessions.Tx) error { return lockErr(tx.Lock(ctx, signInLocks(c, "bob"))) }, []lockCheck{
 		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
 		// bob's row is new and not committed: another sign-in's insert
 		// waits on its key.
@@ -1404,7 +1424,7 @@ func TestLockSignIn(t *testing.T) {
 	})
 }
 
-// TestLockClientOfToken: the token's session comes back only while it is
+// TestLockClientOfToken: Locks{OwnToken, OwnClient}. The token's session comes back only while it is
 // active, and while the transaction lasts the client's row and every
 // active session on the client are locked (sign-in's order), nothing
 // elsewhere is.
@@ -1419,7 +1439,7 @@ func TestLockClientOfToken(t *testing.T) {
 	elsewhere := mustSession(t, s, "alice", mustClient(t, s), t0)
 	for _, token := range []string{gone.ID, "unknown"} {
 		err := s.InTx(ctx, func(tx sessions.Tx) error {
-			_, err := tx.LockClientOfToken(ctx, sessions.HashToken(token))
+			_, err := tx.Lock(ctx, sessions.Locks{OwnToken: sessions.HashToken(token), OwnClient: true})
 			return err
 		})
 		if !errors.Is(err, sessions.ErrSessionNotFound) {
@@ -1429,7 +1449,7 @@ func TestLockClientOfToken(t *testing.T) {
 
 	var self sessions.Session
 	wantLocksWhileHeld(t, s, func(tx sessions.Tx) (err error) {
-		self, err = tx.LockClientOfToken(ctx, sessions.HashToken(bob.ID))
+		self, err = tx.Lock(ctx, sessions.Locks{OwnToken: sessions.HashToken(bob.ID), OwnClient: true})
 		return err
 	}, []lockCheck{
 		{"the client", `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, c, true},
@@ -1460,7 +1480,7 @@ func TestLockClientOfTokenSeesAnEndingItWaitedFor(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- s.InTx(ctx, func(tx sessions.Tx) error {
-			_, err := tx.LockClientOfToken(ctx, sessions.HashToken(alice.ID))
+			_, err := tx.Lock(ctx, sessions.Locks{OwnToken: sessions.HashToken(alice.ID), OwnClient: true})
 			return err
 		})
 	}()
@@ -1521,7 +1541,7 @@ func wantLocks(t *testing.T, s *db.Store, checks []lockCheck) {
 	}
 }
 
-// TestLockSessionsAndOwn: one statement locks the selected active
+// TestLockSessionsAndOwn: Locks{Sessions, OwnID}. One statement locks the selected active
 // sessions and the caller's own row, and returns the own row as stored,
 // ended or not.
 func TestLockSessionsAndOwn(t *testing.T) {
@@ -1532,7 +1552,7 @@ func TestLockSessionsAndOwn(t *testing.T) {
 	sibling := mustSession(t, s, "alice", mustClient(t, s), t0)
 	stranger := mustSession(t, s, "bob", mustClient(t, s), t0)
 	err := s.InTx(ctx, func(tx sessions.Tx) error {
-		_, err := tx.LockSessionsAndOwn(ctx, sessions.Selector{UserID: "alice"}, newSessionID())
+		_, err := tx.Lock(ctx, sessions.Locks{Sessions: sessions.Selector{UserID: "alice"}, OwnID: newSessionID()})
 		return err
 	})
 	if !errors.Is(err, sessions.ErrSessionNotFound) {
@@ -1541,7 +1561,7 @@ func TestLockSessionsAndOwn(t *testing.T) {
 
 	var self sessions.Session
 	wantLocksWhileHeld(t, s, func(tx sessions.Tx) (err error) {
-		self, err = tx.LockSessionsAndOwn(ctx, sessions.Selector{SessionID: sibling.ID}, own.ID)
+		self, err = tx.Lock(ctx, sessions.Locks{Sessions: sessions.Selector{SessionID: sibling.ID}, OwnID: own.ID})
 		return err
 	}, []lockCheck{
 		{"the own session", `SELECT 1 FROM sessions WHERE id = $1 FOR NO KEY UPDATE`, own.ID, true},
@@ -1554,7 +1574,7 @@ func TestLockSessionsAndOwn(t *testing.T) {
 
 	mustEnd(t, s, own.ID, sessions.StatusRevoked, t0.Add(time.Minute))
 	inTx(t, s, func(tx sessions.Tx) error {
-		self, err := tx.LockSessionsAndOwn(ctx, sessions.Selector{UserID: "alice"}, own.ID)
+		self, err := tx.Lock(ctx, sessions.Locks{Sessions: sessions.Selector{UserID: "alice"}, OwnID: own.ID})
 		if err == nil && self.Status != sessions.StatusRevoked {
 			t.Errorf("an ended own session came back %s, want as stored (revoked)", self.Status)
 		}
@@ -1607,8 +1627,7 @@ func TestOnEventsCommitted(t *testing.T) {
 		t.Fatalf("%d calls after a sign-in; want 1", n)
 	}
 	inTx(t, s, func(tx sessions.Tx) error {
-		tx.CommitAfterNext()
-		_, err := tx.EndSessions(ctx, sessions.Selector{SessionID: sess.ID}, sessions.Ending{Status: sessions.StatusRevoked, At: t0, Actor: apiActor})
+		_, err := tx.EndSessions(ctx, sessions.Selector{SessionID: sess.ID}, sessions.Ending{Status: sessions.StatusRevoked, At: t0, Actor: apiActor, Commit: true})
 		return err
 	})
 	if n := calls.Load(); n != 2 {
@@ -1616,7 +1635,7 @@ func TestOnEventsCommitted(t *testing.T) {
 	}
 	failed := errors.New("changed my mind")
 	err := s.InTx(ctx, func(tx sessions.Tx) error {
-		if err := tx.InsertSession(ctx, newSession("bob", c, t0), sessions.HashToken("st_x"), apiActor); err != nil {
+		if err := tx.InsertSession(ctx, sessions.Insert{Session: newSession("bob", c, t0), TokenHash: sessions.HashToken("st_x"), Actor: apiActor}); err != nil {
 			return err
 		}
 		return failed

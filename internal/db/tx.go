@@ -16,8 +16,9 @@ import (
 // begins.
 //
 // Once the first statement has gone out, every call goes straight to the
-// connection, except the one after CommitAfterNext, which goes out with
-// the COMMIT; Commit and Rollback end a transaction still open. The connection goes
+// connection, except the one after commitWithNext(true), which goes out
+// with the COMMIT (a write whose Commit field is set); Commit and Rollback
+// end a transaction still open. The connection goes
 // back to the pool only through Store.runTx, which destroys it unless it
 // is idle and out of any transaction (pgxpool's Release checks).
 type pipelinedTx struct {
@@ -34,8 +35,13 @@ type pipelinedTx struct {
 
 var errAfterCommit = errors.New("db: a statement after the transaction's last one")
 
-// CommitAfterNext implements sessions.Tx.
-func (t *pipelinedTx) CommitAfterNext() { t.commitAfterNext = true }
+// commitWithNext, when last is true, makes the next statement the
+// transaction's last: it goes out with the COMMIT behind it.
+func (t *pipelinedTx) commitWithNext(last bool) {
+	if last {
+		t.commitAfterNext = true
+	}
+}
 
 // batch sends sql in one round trip with what has to travel with it:
 // BEGIN before it if the transaction has not begun, COMMIT after it if it
@@ -85,7 +91,7 @@ func (t *pipelinedTx) batch(ctx context.Context, sql string, args []any) (result
 }
 
 // writeCommitRecord goes out ahead of the last statement of every
-// transaction that commits with CommitAfterNext — the sign-ins and
+// transaction that commits with its last write — the sign-ins and
 // sign-outs. It writes a transactional WAL record (a logical message,
 // prefix "sessiond", empty: no privilege needed, nothing else to clean
 // up), so the transaction has written WAL even when its statement changes

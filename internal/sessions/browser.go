@@ -299,11 +299,7 @@ func (s *Service) signOutByToken(ctx context.Context, token string, b *Browser, 
 	var c Caller
 	var ended []Session
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		lock := tx.LockSessionByToken
-		if multi {
-			lock = tx.LockClientOfToken
-		}
-		self, now, err := s.stillLive(lock(ctx, HashToken(token)))
+		self, now, err := s.stillLive(tx.Lock(ctx, Locks{OwnToken: HashToken(token), OwnClient: multi}))
 		if err != nil {
 			return err
 		}
@@ -317,7 +313,7 @@ func (s *Service) signOutByToken(ctx context.Context, token string, b *Browser, 
 		if multi {
 			sel = Selector{ClientID: self.ClientID}
 		}
-		tx.CommitAfterNext()
+		ending.Commit = true
 		ended, err = tx.EndSessions(ctx, sel, ending)
 		return err
 	})

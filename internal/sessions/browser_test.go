@@ -9,36 +9,16 @@ import (
 	"time"
 )
 
-// tokenStore answers token look-ups from a map; it has no transactions.
-type tokenStore struct {
-	byHash map[TokenHash]Session
-	fail   bool
-}
-
-func (s *tokenStore) SessionByTokenHash(_ context.Context, h TokenHash) (Session, error) {
-	if s.fail {
-		return Session{}, ErrUnavailable
-	}
-	if sess, ok := s.byHash[h]; ok {
-		return sess, nil
-	}
-	return Session{}, ErrSessionNotFound
-}
-func (s *tokenStore) TouchSession(context.Context, string, time.Time) error { return nil }
-func (s *tokenStore) InTx(context.Context, func(Tx) error) error {
-	return errors.New("tokenStore has no transactions")
-}
-
 // account is a session a browser holds, with its token.
 type account struct {
 	sess  Session
 	token string
 }
 
-func newBrowserWorld(t *testing.T, mode Mode) (*Service, *tokenStore, time.Time, func(user string, status Status, lastActive time.Duration) account) {
+func newBrowserWorld(t *testing.T, mode Mode) (*Service, *fakeStore, time.Time, func(user string, status Status, lastActive time.Duration) account) {
 	t.Helper()
 	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	store := &tokenStore{byHash: map[TokenHash]Session{}}
+	store := &fakeStore{known: map[TokenHash]Session{}}
 	svc := NewService(store, Config{Mode: mode, Lifetime: 168 * time.Hour, Now: func() time.Time { return now }})
 	add := func(user string, status Status, lastActive time.Duration) account {
 		token, err := newToken()
@@ -48,7 +28,7 @@ func newBrowserWorld(t *testing.T, mode Mode) (*Service, *tokenStore, time.Time,
 		created := now.Add(-time.Hour)
 		s := Session{ID: newID(sessionIDPrefix, created.Add(lastActive)), UserID: user, ClientID: "client_01J0000000000000000000000C",
 			Status: status, CreatedAt: created, LastActiveAt: now.Add(lastActive), ExpiresAt: created.Add(168 * time.Hour)}
-		store.byHash[HashToken(token)] = s
+		store.known[HashToken(token)] = s
 		return account{s, token}
 	}
 	return svc, store, now, add
@@ -238,7 +218,7 @@ func TestPlantedAccountCookiesAreNeverPromoted(t *testing.T) {
 	dead := add("alice", StatusRevoked, 0)
 	planted := add("mallory", StatusActive, 0) // the most recently active
 	planted.sess.ClientID = "client_01J0000000000000000000000M"
-	store.byHash[HashToken(planted.token)] = planted.sess
+	store.known[HashToken(planted.token)] = planted.sess
 
 	ch := svc.CookiesAfterEnd(ctx, Holder(alice.sess), ptr(holding(alice.token, alice, planted)),
 		EndResult{Ended: []Session{alice.sess}, CallerEnded: true})

@@ -13,78 +13,8 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// countingStore is a Store that holds no session and counts every call,
-// so a test can tell whether a request got as far as the database.
-type countingStore struct {
-	lookups  []TokenHash // what SessionByTokenHash was asked for
-	touches  int
-	txs      int
-	inserted []TokenHash // what InsertSession stored
-	stored   []Session
-}
-
-func (s *countingStore) calls() int { return len(s.lookups) + s.touches + s.txs }
-
-func (s *countingStore) SessionByTokenHash(_ context.Context, h TokenHash) (Session, error) {
-	s.lookups = append(s.lookups, h)
-	return Session{}, ErrSessionNotFound
-}
-
-func (s *countingStore) TouchSession(context.Context, string, time.Time) error {
-	s.touches++
-	return nil
-}
-
-func (s *countingStore) InTx(_ context.Context, fn func(Tx) error) error {
-	s.txs++
-	return fn(countingTx{s})
-}
-
-// countingTx does nothing but remember what a sign-in stores; every
-// client exists, and no session does.
-type countingTx struct{ s *countingStore }
-
-func (countingTx) CommitAfterNext() {}
-func (countingTx) LockSessionByToken(context.Context, TokenHash) (Session, error) {
-	return Session{}, ErrSessionNotFound
-}
-func (countingTx) LockSessionsAndOwn(context.Context, Selector, string) (Session, error) {
-	return Session{}, ErrSessionNotFound
-}
-func (countingTx) LockClientOfToken(context.Context, TokenHash) (Session, error) {
-	return Session{}, ErrSessionNotFound
-}
-func (countingTx) LockClient(context.Context, string) error           { return nil }
-func (countingTx) ClientExists(context.Context, string) (bool, error) { return true, nil }
-func (countingTx) LockUser(context.Context, string) error             { return nil }
-func (countingTx) LockKnownUser(context.Context, string) error        { return nil }
-func (countingTx) LockSignIn(context.Context, string, string) error   { return nil }
-func (countingTx) LockSessions(context.Context, Selector) error       { return nil }
-func (countingTx) LockSession(context.Context, string) (Session, error) {
-	return Session{}, ErrSessionNotFound
-}
-func (countingTx) Session(context.Context, string, Scope) (Session, error) {
-	return Session{}, ErrSessionNotFound
-}
-func (countingTx) ListSessions(context.Context, ListFilter) ([]Session, error) { return nil, nil }
-func (tx countingTx) InsertSession(_ context.Context, s Session, h TokenHash, _ string) error {
-	tx.s.inserted = append(tx.s.inserted, h)
-	tx.s.stored = append(tx.s.stored, s)
-	return nil
-}
-
-func (tx countingTx) InsertSessionOnNewClient(ctx context.Context, s Session, h TokenHash, actor string) error {
-	return tx.InsertSession(ctx, s, h, actor)
-}
-func (countingTx) ExpireSessions(context.Context, Selector, Expiry, int) (int, error) { return 0, nil }
-func (countingTx) EndSessions(context.Context, Selector, Ending) ([]Session, error)   { return nil, nil }
-func (countingTx) EvictSessions(context.Context, string, int, Ending) ([]Session, error) {
-	return nil, nil
-}
-func (countingTx) DeleteEndedBefore(context.Context, time.Time, int) (int, error) { return 0, nil }
-
-func newCountingService() (*Service, *countingStore) {
-	store := &countingStore{}
+func newCountingService() (*Service, *fakeStore) {
+	store := &fakeStore{}
 	return NewService(store, Config{Lifetime: time.Hour, AllowedRedirectOrigins: []string{"https://app.example.com"}}), store
 }
 

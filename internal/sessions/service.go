@@ -124,18 +124,17 @@ func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInR
 		// The client, the user, and the sessions this sign-in may replace
 		// (so that an action one of them is taking commits before the
 		// clock is read); on a new client only the user.
-		var err error
+		l := Locks{UserID: in.UserID, NewUser: true}
 		if in.ClientID != "" {
-			err = tx.LockSignIn(ctx, in.ClientID, in.UserID)
-		} else {
-			err = tx.LockUser(ctx, in.UserID)
+			l.ClientID, l.Sessions = in.ClientID, Selector{ClientID: in.ClientID}
 		}
-		if err != nil {
+		if _, err := tx.Lock(ctx, l); err != nil {
 			return err
 		}
 		// And those it may evict.
 		if s.cfg.MaxSessionsPerUser > 0 {
-			return tx.LockSessions(ctx, Selector{UserID: in.UserID})
+			_, err := tx.Lock(ctx, Locks{Sessions: Selector{UserID: in.UserID}})
+			return err
 		}
 		return nil
 	}
@@ -187,11 +186,8 @@ func (s *Service) SignIn(ctx context.Context, c Caller, in SignInInput) (SignInR
 			}
 			ended = appendEnded(ended, evicted)
 		}
-		tx.CommitAfterNext()
-		if in.ClientID == "" {
-			return tx.InsertSessionOnNewClient(ctx, sess, HashToken(token), c.actor())
-		}
-		return tx.InsertSession(ctx, sess, HashToken(token), c.actor())
+		return tx.InsertSession(ctx, Insert{Session: sess, TokenHash: HashToken(token), Actor: c.actor(),
+			NewClient: in.ClientID == "", Commit: true})
 	})
 	if err != nil {
 		return SignInResult{}, err
@@ -346,7 +342,7 @@ func (s *Service) EndUserSessions(ctx context.Context, c Caller, userID, exceptI
 		return EndResult{}, err
 	}
 	return s.end(ctx, c, Selector{UserID: userID, ExceptSessionID: exceptID}, redirect, func(tx Tx) error {
-		if err := tx.LockKnownUser(ctx, userID); err != nil {
+		if _, err := tx.Lock(ctx, Locks{UserID: userID}); err != nil {
 			return err
 		}
 		if exceptID == "" {
@@ -374,9 +370,11 @@ func (s *Service) EndClientSessions(ctx context.Context, c Caller, clientID, red
 	if err != nil {
 		return EndResult{}, err
 	}
-	// LockClient is also the existence check: ErrClientNotFound if none.
+	// The client's lock is also the existence check: ErrClientNotFound if
+	// none.
 	return s.end(ctx, c, Selector{ClientID: clientID}, redirect, func(tx Tx) error {
-		return tx.LockClient(ctx, clientID)
+		_, err := tx.Lock(ctx, Locks{ClientID: clientID})
+		return err
 	})
 }
 
@@ -390,9 +388,8 @@ func (s *Service) end(ctx context.Context, c Caller, sel Selector, redirect stri
 	err := s.actOn(ctx, c, lock, &sel, func(tx Tx, now time.Time) error {
 		// Sessions already past a bound are recorded as expired by the
 		// same statement, not ended.
-		tx.CommitAfterNext()
 		var err error
-		ended, err = tx.EndSessions(ctx, sel, c.ending(Ending{At: now, Expiry: s.expiry(now)}))
+		ended, err = tx.EndSessions(ctx, sel, c.ending(Ending{At: now, Expiry: s.expiry(now), Commit: true}))
 		return err
 	})
 	if err != nil {
@@ -430,20 +427,17 @@ func (s *Service) actOn(ctx context.Context, c Caller, lock func(Tx) error, chan
 		}
 		if c.IsBackend() {
 			if changes != nil {
-				if err := tx.LockSessions(ctx, *changes); err != nil {
+				if _, err := tx.Lock(ctx, Locks{Sessions: *changes}); err != nil {
 					return err
 				}
 			}
 			return fn(tx, s.now())
 		}
-		var self Session
-		var err error
-		if changes == nil || *changes == (Selector{SessionID: c.Session.ID}) {
-			self, err = tx.LockSession(ctx, c.Session.ID)
-		} else {
-			self, err = tx.LockSessionsAndOwn(ctx, *changes, c.Session.ID)
+		l := Locks{OwnID: c.Session.ID}
+		if changes != nil && *changes != (Selector{SessionID: c.Session.ID}) {
+			l.Sessions = *changes
 		}
-		_, now, err := s.stillLive(self, err)
+		_, now, err := s.stillLive(tx.Lock(ctx, l))
 		if err != nil {
 			return err
 		}

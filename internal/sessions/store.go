@@ -29,47 +29,20 @@ type Store interface {
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 }
 
-// Tx is what the service does inside one transaction.
+// Tx is what the service does inside one transaction. It says what the
+// transaction locks, reads and writes; the store decides how, and in how
+// many statements (several locks of one Lock call may go out as one).
 type Tx interface {
-	// LockClient takes the client's row lock until the transaction ends,
-	// serialising sign-ins on one client; ErrClientNotFound if none.
-	LockClient(ctx context.Context, id string) error
+	// Lock takes the locks l names until the transaction ends, in the one
+	// order every transaction keeps — the client's row, the user's lock
+	// row, then session rows in ID order — so transactions that lock the
+	// same things queue instead of deadlocking. When l names the caller's
+	// own session (OwnID or OwnToken) it returns that session as stored;
+	// otherwise the zero Session. Errors: ErrClientNotFound for
+	// l.ClientID, ErrSessionNotFound for the own session, as Locks says.
+	Lock(ctx context.Context, l Locks) (Session, error)
 	// ClientExists reports whether the client exists.
 	ClientExists(ctx context.Context, id string) (bool, error)
-	// LockUser takes the user's lock row until the transaction ends,
-	// serialising sign-ins of one user; the row is made on first use.
-	LockUser(ctx context.Context, userID string) error
-	// LockSignIn takes, in one statement and in this order, what a
-	// sign-in on an existing client locks: the client's row, the user's
-	// lock row (made on first use) and the rows of the client's active
-	// sessions; ErrClientNotFound, with nothing else locked, if the client
-	// does not exist.
-	LockSignIn(ctx context.Context, clientID, userID string) error
-	// LockKnownUser takes the user's lock row if there is one. A user
-	// without one has never signed in, and a first sign-in that makes it
-	// concurrently is simply ordered after this transaction.
-	LockKnownUser(ctx context.Context, userID string) error
-	// LockSession returns the session as stored and holds its row lock
-	// until the transaction ends, so no other transaction can end it in the
-	// meantime; ErrSessionNotFound if none.
-	LockSession(ctx context.Context, id string) (Session, error)
-	// LockSessionByToken is SessionByTokenHash inside the transaction,
-	// holding the row lock of the session it returns, as LockSession does.
-	LockSessionByToken(ctx context.Context, h TokenHash) (Session, error)
-	// LockClientOfToken takes, in one statement, the row lock of the
-	// client of the token's active session and then the row locks of
-	// every active session on that client (sign-in's order: LockSignIn),
-	// and returns the token's session as stored; ErrSessionNotFound when
-	// the token has no active session, or its session ended before its
-	// lock was taken.
-	LockClientOfToken(ctx context.Context, h TokenHash) (Session, error)
-	// LockSessions takes the row locks of the active sessions sel selects,
-	// in ID order, until the transaction ends.
-	LockSessions(ctx context.Context, sel Selector) error
-	// LockSessionsAndOwn is LockSessions and LockSession(ownID) in one
-	// statement, every row in ID order: it returns the session ownID as
-	// stored, whatever its status, or ErrSessionNotFound if none.
-	LockSessionsAndOwn(ctx context.Context, sel Selector, ownID string) (Session, error)
 
 	// Session returns one session as stored if scope sees it, or
 	// ErrSessionNotFound: a session outside the scope is not found in the
@@ -77,11 +50,9 @@ type Tx interface {
 	Session(ctx context.Context, id string, scope Scope) (Session, error)
 	// ListSessions returns the sessions that f selects, newest first.
 	ListSessions(ctx context.Context, f ListFilter) ([]Session, error)
-	// InsertSession stores a new active session and its audit row.
-	InsertSession(ctx context.Context, s Session, h TokenHash, actor string) error
-	// InsertSessionOnNewClient is InsertSession that also creates
-	// s.ClientID, created at s.CreatedAt, in the same statement.
-	InsertSessionOnNewClient(ctx context.Context, s Session, h TokenHash, actor string) error
+	// InsertSession stores a new active session and its audit row (and,
+	// with in.NewClient, its client) in one statement.
+	InsertSession(ctx context.Context, in Insert) error
 
 	// ExpireSessions marks the active sessions that sel selects and that
 	// are past a bound (see Expiry) as expired, with audit rows, and
@@ -95,16 +66,54 @@ type Tx interface {
 	// EvictSessions ends the user's active sessions beyond the keep most
 	// recently active ones, and returns them as ended.
 	EvictSessions(ctx context.Context, userID string, keep int, e Ending) ([]Session, error)
-	// CommitAfterNext makes the next statement the transaction's last: its
-	// COMMIT goes out with it, in the same round trip, and it is not
-	// cancelled with ctx (a COMMIT never is). The transaction is committed
-	// if the statement succeeds in the database, whatever happens after, so
-	// fn must return right after it, and only statements whose answer
-	// cannot fail to be read (the store's own fixed ones) may follow it.
-	CommitAfterNext()
 	// DeleteEndedBefore deletes at most limit sessions that ended before t,
 	// and clients left with no session that were created before t.
 	DeleteEndedBefore(ctx context.Context, t time.Time, limit int) (int, error)
+}
+
+// Locks names what a transaction locks before it acts; the zero value of
+// a field locks nothing. Tx.Lock takes them in the order it gives.
+type Locks struct {
+	// ClientID is a client whose row is locked, serialising sign-ins on
+	// it; ErrClientNotFound, with nothing else locked, if it does not
+	// exist.
+	ClientID string
+	// UserID is a user whose lock row is locked, serialising sign-ins of
+	// the user. Without NewUser a user with no lock row is not locked: it
+	// has never signed in, and a first sign-in that makes the row
+	// concurrently is simply ordered after this transaction.
+	UserID string
+	// NewUser makes UserID's lock row if there is none (a sign-in).
+	NewUser bool
+	// Sessions selects active sessions whose rows are locked; the zero
+	// Selector selects none here.
+	Sessions Selector
+	// OwnID is the caller's own session: its row is locked and Lock
+	// returns it as stored, whatever its status, or ErrSessionNotFound
+	// if there is none.
+	OwnID string
+	// OwnToken finds the caller's own session by its token's hash
+	// instead: Lock returns it while it is active and ErrSessionNotFound
+	// otherwise (also when it ended while its lock was awaited). It
+	// combines with OwnClient only.
+	OwnToken TokenHash
+	// OwnClient, with OwnToken, also locks the own session's client row,
+	// first, and then every active session on that client, in sign-in's
+	// order.
+	OwnClient bool
+}
+
+// Insert is a new session InsertSession stores.
+type Insert struct {
+	Session   Session
+	TokenHash TokenHash
+	Actor     string
+	// NewClient creates Session.ClientID too, created at
+	// Session.CreatedAt.
+	NewClient bool
+	// Commit makes this write the transaction's last statement (see
+	// Ending.Commit).
+	Commit bool
 }
 
 // Selector picks active sessions by the fields that are set; it must set
@@ -143,6 +152,12 @@ type Ending struct {
 	// by the system actor, as ExpireSessions would) instead of ended, and
 	// is not returned. A zero Expiry finds no session past a bound.
 	Expiry Expiry
+	// Commit makes this write the transaction's last statement: its
+	// COMMIT goes out with it, in the same round trip, and it is not
+	// cancelled with ctx (a COMMIT never is). The transaction is committed
+	// if the statement succeeds in the database, whatever happens after;
+	// the store refuses any statement after it.
+	Commit bool
 }
 
 // Expiry describes the bounds of an active session at Now: it expires at
