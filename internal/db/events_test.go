@@ -59,6 +59,38 @@ func numberEvents(t *testing.T, ctx context.Context, q querier) int {
 	return n
 }
 
+// migratedTo makes a fresh database at migration version (the latest,
+// then down) and returns its URL, its migrator (to go up again) and a
+// connection to it, each closed when the test ends.
+func migratedTo(t *testing.T, version uint) (string, *db.Migrator, *pgx.Conn) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	m, err := db.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	downTo(t, m, version)
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return url, m, conn
+}
+
+// downTo migrates m down to version from wherever it is.
+func downTo(t *testing.T, m *db.Migrator, version uint) {
+	t.Helper()
+	v, _, err := m.Version()
+	if err != nil || v < version {
+		t.Fatalf("at version %d, %v; want at least %d", v, err, version)
+	}
+	if err := m.Down(int(v - version)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // commitSeq numbers what has committed and returns the Seq of the
 // committed event with the given id.
 func commitSeq(t *testing.T, ctx context.Context, q querier, id int64) int64 {
@@ -422,27 +454,9 @@ func TestClientsEventsAfter(t *testing.T) {
 func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	m, err := db.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	v, _, err := m.Version()
-	if err != nil || v < 4 {
-		t.Fatalf("version %d, %v; this test is about 000004", v, err)
-	}
-	// Down to 000003, from the latest (later migrations do not touch the
+	// At 000003, from the latest (later migrations do not touch the
 	// numbering).
-	toVersion3 := int(v) - 3
-	if err := m.Down(toVersion3); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	url, m, conn := migratedTo(t, 3)
 	commitEvents(t, ctx, conn, "old1")
 	commitEvents(t, ctx, conn, "old2", "old3")
 	seqOf := func(q string) map[string]int64 {
@@ -484,9 +498,7 @@ func TestEventsKeepTheirNumbersAcrossMigration4(t *testing.T) {
 	newSeq := events[3].Seq
 	store.Close()
 
-	if err := m.Down(toVersion3); err != nil {
-		t.Fatal(err)
-	}
+	downTo(t, m, 3)
 	got := seqOf(`SELECT session_id, commit_seq FROM session_events`)
 	oldSeqs["sess_new"] = newSeq
 	if !maps.Equal(got, oldSeqs) {
@@ -656,24 +668,7 @@ func TestCatchUpReadsByIndex(t *testing.T) {
 func TestMigration6ForgetsSessionsSweptBefore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	m, err := db.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	latest, _, err := m.Version()
-	if err != nil || latest < 6 {
-		t.Fatalf("version %d, %v; this test is about 000006", latest, err)
-	}
-	if err := m.Down(int(latest) - 5); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	_, m, conn := migratedTo(t, 5)
 	commitEvents(t, ctx, conn, "swept", "kept")
 	if _, err := conn.Exec(ctx, `DELETE FROM sessions WHERE id = 'sess_swept'`); err != nil { // as the sweeper did before 000006
 		t.Fatal(err)
@@ -697,24 +692,7 @@ func TestMigration6ForgetsSessionsSweptBefore(t *testing.T) {
 func TestWebhookPositionsKeyedByHashAcrossMigration5(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	m, err := db.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	v, _, err := m.Version()
-	if err != nil || v < 5 {
-		t.Fatalf("version %d, %v; this test is about 000005", v, err)
-	}
-	if err := m.Down(int(v) - 4); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	_, m, conn := migratedTo(t, 4)
 	const hook = "https://user:PASS@hooks.example/services/T0/SECRETPATH?token=SECRETQUERY"
 	if _, err := conn.Exec(ctx, `INSERT INTO webhook_positions (url, position) VALUES ($1, 42)`, hook); err != nil {
 		t.Fatal(err)

@@ -358,24 +358,7 @@ func TestNumberingWaitsForNothingInFlight(t *testing.T) {
 func TestEventsKeepTheirNumbersAcrossMigration7(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	m, err := db.NewMigrator(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	v, _, err := m.Version()
-	if err != nil || v < 7 {
-		t.Fatalf("version %d, %v; this test is about 000007", v, err)
-	}
-	if err := m.Down(int(v) - 4); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	url, m, conn := migratedTo(t, 6)
 	for i := range 50 {
 		names := []string{fmt.Sprintf("old%d", i)}
 		if i%7 == 0 {
