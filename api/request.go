@@ -73,7 +73,7 @@ func fieldName(name string) string {
 }
 
 // decodePathParams is middleware for every route with path parameters:
-// the router matched the escaped path (see routeEscapedPath), so each
+// the router matched the escaped path (Engine.UseEscapedPath), so each
 // parameter is still escaped here and is decoded once, as a path segment
 // ("+" stays "+"). A bad escape is 400 invalid_id.
 func decodePathParams(c *gin.Context) {
@@ -86,34 +86,6 @@ func decodePathParams(c *gin.Context) {
 		c.Params[i].Value = v
 	}
 	c.Next()
-}
-
-// routeEscapedPath makes the router always match the escaped path, so a
-// "%2F" inside a user ID never splits a segment and decodePathParams sees
-// every parameter exactly as the client escaped it. Without it Gin uses the
-// escaped path only when the client's escaping differs from Go's default,
-// and the decoded one otherwise, so a parameter could arrive decoded once
-// or not at all.
-//
-// When the escaped path is the path itself (no byte of it needs escaping,
-// as on every hot path) the router matches the same string either way, and
-// the request is not copied.
-func routeEscapedPath(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.RawPath == "" {
-			escaped := r.URL.EscapedPath()
-			if escaped == r.URL.Path {
-				next.ServeHTTP(w, r)
-				return
-			}
-			u := *r.URL
-			u.RawPath = escaped
-			r2 := *r
-			r2.URL = &u
-			r = &r2
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // closeAfterChunked closes the connection after answering a request sent

@@ -126,10 +126,12 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Route user IDs may hold any printable character, "/" included when
-	// escaped as %2F: the router matches the escaped path and
-	// decodePathParams decodes each parameter as a path segment (Gin's own
-	// unescaping would read "+" as a space).
-	r.UseRawPath = true
+	// escaped as %2F: the router always matches the escaped path
+	// (url.URL.EscapedPath: the client's own escaping where it is a valid
+	// one), so a "%2F" never splits a segment, and decodePathParams decodes
+	// each parameter once, as a path segment (Gin's own unescaping would
+	// read "+" as a space).
+	r.UseEscapedPath = true
 	r.UnescapePathValues = false
 	r.HandleMethodNotAllowed = true
 	// A path with a stray trailing slash is an unknown route (404
@@ -211,7 +213,7 @@ func New(svc *sessions.Service, cfg Config) (http.Handler, error) {
 	// names, not by the active cookie (which may be the one that died).
 	r.Handle(http.MethodPost, "/session/active", queryParams(), h.switchActive)
 	route([]string{http.MethodGet}, eventsRoute, nil, h.streamEvents)
-	return closeAfterChunked(routeEscapedPath(compressLarge(r))), nil
+	return closeAfterChunked(compressLarge(r)), nil
 }
 
 // getAndHead registers a GET route for HEAD too (RFC 9110 §9.3.2: the
