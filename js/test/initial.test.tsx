@@ -47,9 +47,26 @@ describe("React initialState", () => {
     act(() => root.render(<SessiondProvider client={client} initialState={{ status: "signed-in", session: ada }}><Who /></SessiondProvider>));
     expect(host.textContent).toBe("signed in as ada"); // the first render: what the server rendered, no "loading"
     await act(settle);
-    expect(server.requests.map((r) => r.url.pathname)).toContain("/api/auth/session");
+    // One call revalidates: the client's account list, which authenticates the same cookie; no GET /session.
+    expect(server.requests.map((r) => r.url.pathname)).toEqual([`/api/auth/clients/${ada.client_id}/sessions`]);
     expect(host.textContent).toBe("signed out");
     act(() => root.unmount());
+  });
+
+  it("a live session is revalidated with one call, the account list, and no GET /session", async () => {
+    const server = new FakeSessiond("multi");
+    const ada = server.signIn("ada");
+    const bob = server.signIn("bob"); // the same browser: the same client
+    server.active = ada.id;
+    const client = createSessiond({ url: "/api/auth", env: fakeEnv(server), initialState: { status: "signed-in", session: ada } });
+    const state = await client.load();
+    expect(server.requests.map((r) => `${r.method} ${r.url.pathname}`)).toEqual([`GET /api/auth/clients/${ada.client_id}/sessions`]);
+    expect(state.status).toBe("signed-in");
+    expect(state.session?.id).toBe(ada.id);
+    expect(state.accounts.map((s) => s.id).sort()).toEqual([ada.id, bob.id].sort());
+    // Later loads (an event, another tab) ask who is active again.
+    await client.load();
+    expect(server.requests.at(-2)?.url.pathname).toBe("/api/auth/session");
   });
 });
 

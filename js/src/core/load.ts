@@ -7,15 +7,26 @@ import { failedState, type Store } from "./store.js";
 import { tokenAccounts, type Tokens } from "./tokens.js";
 import type { Session, SessiondState } from "./types.js";
 
-/** cookieAccounts is the browser's active session and the accounts on its client (the account switcher). */
-async function cookieAccounts(http: Http): Promise<Partial<SessiondState>> {
-  const session = await http.call("GET", "/session");
+/**
+ * cookieAccounts is the browser's active session and the accounts on its
+ * client (the account switcher). Given the session the page already shows
+ * (the server's initialState), it checks it with one call instead of two:
+ * the client's account list authenticates the same cookie (401: signed
+ * out) and holds that session as sessiond has it now, so a server-rendered
+ * page costs sessiond one GET /session, the server's. When the list does
+ * not hold it active (another account, another client), the full check.
+ */
+async function cookieAccounts(http: Http, known?: Session): Promise<Partial<SessiondState>> {
+  let session = known ?? (await http.call("GET", "/session"));
   let accounts: readonly Session[] = [session];
   try {
     const list = await http.call("GET", "/clients/{id}/sessions", { path: { id: session.client_id }, query: { limit: 100 } });
-    if (Array.isArray(list.data) && list.data.some((s) => s.id === session.id)) accounts = list.data;
+    const listed = Array.isArray(list.data) ? list.data.find((s) => s.id === session.id) : undefined;
+    if (listed?.status === "active") [session, accounts] = [listed, list.data];
+    else if (known) return cookieAccounts(http);
   } catch (err) {
-    if (err instanceof SessiondError && err.isUnavailable) throw err;
+    if (err instanceof SessiondError && (err.isUnavailable || (known && err.code === "unauthenticated"))) throw err;
+    if (known) return cookieAccounts(http);
     // 401/404: the session ended between the two calls; the next event or load corrects it
   }
   return { status: "signed-in", isLoaded: true, session, accounts, error: null };
@@ -29,6 +40,8 @@ async function cookieAccounts(http: Http): Promise<Partial<SessiondState>> {
  * state read after it asked.
  */
 export function createLoader(http: Http, tokens: Tokens | undefined, store: Store): () => Promise<SessiondState> {
+  // The session the server rendered with, revalidated by the first load alone.
+  let rendered = store.state.status === "signed-in" ? store.state.session ?? undefined : undefined;
   let seq = 0;
   let running: Promise<SessiondState> | null = null;
   let queued: Promise<SessiondState> | null = null;
@@ -37,7 +50,9 @@ export function createLoader(http: Http, tokens: Tokens | undefined, store: Stor
     const mine = ++seq;
     let next: Partial<SessiondState>;
     try {
-      next = tokens ? await tokenAccounts(http, tokens) : await cookieAccounts(http);
+      const known = rendered;
+      rendered = undefined;
+      next = tokens ? await tokenAccounts(http, tokens) : await cookieAccounts(http, known);
     } catch (err) {
       next =
         err instanceof SessiondError && err.code === "unauthenticated"
