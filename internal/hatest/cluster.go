@@ -54,6 +54,12 @@ type Config struct {
 	// the default, the tests spare the shared machine's disk (a process
 	// kill, unlike a power loss, loses nothing either way).
 	Fsync bool
+	// ReplicationAddr, when set (another loopback address such as
+	// 127.0.0.2), is a second address every Postgres listens on and gives
+	// as its connect_address, so the standby streams from the primary over
+	// it while clients keep using 127.0.0.1: traffic control can then
+	// delay the replication connection alone. Empty: 127.0.0.1 only.
+	ReplicationAddr string
 }
 
 // Node is one Patroni node and its Postgres.
@@ -92,6 +98,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("hatest: %s not found (apt-get install patroni etcd-server postgresql-15): %w", bin, err)
 		}
+	}
+	if a := cfg.ReplicationAddr; a != "" && !net.ParseIP(a).IsLoopback() {
+		return nil, fmt.Errorf("hatest: ReplicationAddr %q is not a loopback address", a)
 	}
 	pg, err := user.Lookup("postgres")
 	if err != nil {
@@ -198,6 +207,11 @@ func (c *Cluster) startEtcd(ctx context.Context, peerPort int) error {
 
 // patroniConfig is the node's patroni.yml.
 func (c *Cluster) patroniConfig(n *Node) string {
+	hba, listen, connect := "", "127.0.0.1", "127.0.0.1"
+	if a := c.cfg.ReplicationAddr; a != "" {
+		hba = fmt.Sprintf("    - host replication replicator %[1]s/32 md5\n    - host all all %[1]s/32 md5\n", a)
+		listen, connect = "127.0.0.1,"+a, a
+	}
 	return fmt.Sprintf(`scope: sessiond-ha
 name: %[1]s
 log:
@@ -234,9 +248,9 @@ bootstrap:
     - local all all trust
     - host replication replicator 127.0.0.1/32 md5
     - host all all 127.0.0.1/32 md5
-postgresql:
-  listen: 127.0.0.1:%[8]d
-  connect_address: 127.0.0.1:%[8]d
+%[13]spostgresql:
+  listen: %[14]s:%[8]d
+  connect_address: %[15]s:%[8]d
   data_dir: %[9]s
   bin_dir: %[10]s
   pgpass: %[11]s/pgpass
@@ -254,7 +268,8 @@ tags:
   noloadbalance: false
   clonefrom: false
   nosync: false
-`, n.Name, n.APIPort, c.etcdPort, TTL, LoopWait, RetryTimeout, c.cfg.Synchronous, n.PGPort, n.DataDir, BinDir, n.dir, onOff(c.cfg.Fsync))
+`, n.Name, n.APIPort, c.etcdPort, TTL, LoopWait, RetryTimeout, c.cfg.Synchronous, n.PGPort, n.DataDir, BinDir, n.dir, onOff(c.cfg.Fsync),
+		hba, listen, connect)
 }
 
 func (c *Cluster) startNode(n *Node) error {
