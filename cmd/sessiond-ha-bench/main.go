@@ -9,22 +9,23 @@
 // (-fsync=false leaves the disk out: then the difference is the round
 // trip to the standby and its work alone).
 //
-// The delay applies only to the standby's connection to the primary: the
-// pair's Postgres servers also listen on 127.0.0.2 and the standby
-// streams over that address, while sessiond uses 127.0.0.1; a netem
-// qdisc on lo, with filters matching 127.0.0.2, delays those packets
-// alone, each direction by the delay. The qdisc is removed on exit, also
-// after an error or an interrupt.
+// The delay applies only to the standby's connection to the primary:
+// the pair's nodes give a forwarding proxy of this process as their
+// connect_address, so the standby streams through it, while sessiond
+// connects to the Postgres ports directly; the proxy holds each chunk of
+// replication bytes, each direction, for the delay (0 in the second
+// column, so the two pair columns differ by the delay alone). The commit
+// column is a bare `SELECT txid_current()` from this process: one
+// durable commit, which on the pair waits for the standby — it shows the
+// delay is real, growing by about twice the delay.
 //
-// It needs root, tc (Debian's iproute2) unless -standby-delay=0, and the
-// Debian packages patroni, etcd-server and postgresql-15
-// (internal/hatest). `make bench-ha`.
+// It needs root and the Debian packages patroni, etcd-server and
+// postgresql-15 (internal/hatest). `make bench-ha`.
 package main
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,6 +41,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sessiond/sessiond/internal/hatest"
 	"github.com/sessiond/sessiond/internal/testbed"
 )
@@ -51,7 +54,7 @@ func main() {
 	clientList := flag.String("clients", "8,64", "comma-separated concurrent clients of the sign-in phases; sign-outs run at the last")
 	duration := flag.Duration("duration", 5*time.Second, "length of each throughput phase")
 	fsync := flag.Bool("fsync", true, "fsync and full_page_writes on both servers")
-	standbyDelay := flag.Duration("standby-delay", time.Millisecond, "added one-way delay of the standby's replication traffic in the third column (netem on lo); 0 leaves that column out")
+	standbyDelay := flag.Duration("standby-delay", time.Millisecond, "added one-way delay, each direction, of the standby's replication traffic in the third column; 0 leaves that column out")
 	flag.Parse()
 	var clients []int
 	for _, f := range strings.Split(*clientList, ",") {
@@ -74,6 +77,7 @@ func main() {
 
 type result struct {
 	name                   string
+	commitP50              time.Duration
 	signInP50, signInP99   time.Duration
 	signOutP50, signOutP99 time.Duration
 	signInRates            []float64 // one per entry of clients
@@ -82,16 +86,10 @@ type result struct {
 }
 
 func run(sequential int, clients []int, duration time.Duration, fsync bool, standbyDelay time.Duration) error {
-	// An interrupt cancels ctx: the phases stop and every deferred
-	// clean-up (the delay on lo first of all) runs before exit.
+	// An interrupt cancels ctx: the phases stop and the deferred
+	// clean-up (the clusters' processes and files) runs before exit.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if standbyDelay > 0 {
-		// Fail before minutes of setup if the delay cannot be installed.
-		if _, err := exec.LookPath("tc"); err != nil {
-			return errors.New("tc not found: -standby-delay needs it (apt-get install iproute2), or run with -standby-delay=0")
-		}
-	}
 	dir, err := os.MkdirTemp("", "sessiond-ha-bench-")
 	if err != nil {
 		return err
@@ -107,7 +105,7 @@ func run(sequential int, clients []int, duration time.Duration, fsync bool, stan
 		return err
 	}
 	defer single.Close()
-	pair, err := hatest.Start(ctx, hatest.Config{Synchronous: true, Database: "sessiond", Fsync: fsync, ReplicationAddr: replicationAddr})
+	pair, err := hatest.Start(ctx, hatest.Config{Synchronous: true, Database: "sessiond", Fsync: fsync, DelayableReplication: true})
 	if pair != nil {
 		defer pair.Close()
 	}
@@ -117,19 +115,26 @@ func run(sequential int, clients []int, duration time.Duration, fsync bool, stan
 
 	type target struct {
 		name  string
-		url   string
-		delay time.Duration
+		pair  bool
+		delay time.Duration // of the standby's traffic, each way
 	}
 	targets := []target{
-		{"one Postgres", single.URL("sessiond"), 0},
-		{"synchronous pair (Patroni)", pair.URL("sessiond"), 0},
+		{"one Postgres", false, 0},
+		{"synchronous pair (Patroni)", true, 0},
 	}
 	if standbyDelay > 0 {
-		targets = append(targets, target{fmt.Sprintf("synchronous pair, standby +%s each way", standbyDelay), pair.URL("sessiond"), standbyDelay})
+		targets = append(targets, target{fmt.Sprintf("synchronous pair, standby +%s each way", standbyDelay), true, standbyDelay})
 	}
 	var results []result
 	for _, t := range targets {
-		r, err := measureTarget(ctx, bin, t.url, t.delay, sequential, clients, duration)
+		url := single.URL("sessiond")
+		if t.pair {
+			url = pair.URL("sessiond")
+			if err := pair.SetReplicationDelay(t.delay); err != nil {
+				return err
+			}
+		}
+		r, err := measureTarget(ctx, bin, url, sequential, clients, duration)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -140,7 +145,7 @@ func run(sequential int, clients []int, duration time.Duration, fsync bool, stan
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("sessiond sign-in and sign-out, %d sequential each, then sign-ins for %s at each of %v clients, sign-outs at %d; fsync %t; %s; load average %s\n\n",
 		sequential, duration, clients, clients[len(clients)-1], fsync, time.Now().UTC().Format(time.RFC3339), strings.Join(strings.Fields(string(load))[:3], " "))
-	header := "| database | sign-in p50 / p99 | sign-out p50 / p99 |"
+	header := "| database | commit p50 | sign-in p50 / p99 | sign-out p50 / p99 |"
 	for _, c := range clients {
 		header += fmt.Sprintf(" sign-ins/s at %d |", c)
 	}
@@ -148,7 +153,7 @@ func run(sequential int, clients []int, duration time.Duration, fsync bool, stan
 	fmt.Println(header)
 	fmt.Println(strings.Repeat("|---", strings.Count(header, "|")-1) + "|")
 	for _, r := range results {
-		line := fmt.Sprintf("| %s | %s / %s | %s / %s |", r.name, ms(r.signInP50), ms(r.signInP99), ms(r.signOutP50), ms(r.signOutP99))
+		line := fmt.Sprintf("| %s | %s | %s / %s | %s / %s |", r.name, ms(r.commitP50), ms(r.signInP50), ms(r.signInP99), ms(r.signOutP50), ms(r.signOutP99))
 		for _, rate := range r.signInRates {
 			line += fmt.Sprintf(" %.0f |", rate)
 		}
@@ -157,26 +162,42 @@ func run(sequential int, clients []int, duration time.Duration, fsync bool, stan
 	return nil
 }
 
-// measureTarget starts sessiond on url and measures it, with the
-// standby's traffic delayed by delay (if not zero) for that time only.
-func measureTarget(ctx context.Context, bin, url string, delay time.Duration, sequential int, clients []int, duration time.Duration) (result, error) {
-	if delay > 0 {
-		d, err := addLoopbackDelay(delay)
-		if err != nil {
-			return result{}, err
-		}
-		defer d.Remove()
-		// Removed at once on an interrupt, even if a phase is slow to
-		// notice it.
-		stop := context.AfterFunc(ctx, func() { _ = d.Remove() })
-		defer stop()
+// measureTarget measures bare commits on url, then starts sessiond on it
+// and measures sign-ins and sign-outs.
+func measureTarget(ctx context.Context, bin, url string, sequential int, clients []int, duration time.Duration) (result, error) {
+	commitP50, err := measureCommit(ctx, url, sequential)
+	if err != nil {
+		return result{}, err
 	}
 	srv, err := startSessiond(ctx, bin, url)
 	if err != nil {
 		return result{}, err
 	}
 	defer srv.Stop(time.Minute)
-	return measure(ctx, "http://"+srv.Addr, sequential, clients, duration)
+	r, err := measure(ctx, "http://"+srv.Addr, sequential, clients, duration)
+	r.commitP50 = commitP50
+	return r, err
+}
+
+// measureCommit returns the median of n sequential one-statement
+// transactions that each write a commit record (txid_current assigns a
+// transaction id), so each flushes and, on the pair, waits for the
+// standby.
+func measureCommit(ctx context.Context, url string, n int) (time.Duration, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var ds []time.Duration
+	for range n {
+		start := time.Now()
+		if _, err := conn.Exec(ctx, "SELECT txid_current()"); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return percentile(ds, 50), nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }

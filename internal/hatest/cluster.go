@@ -54,12 +54,14 @@ type Config struct {
 	// the default, the tests spare the shared machine's disk (a process
 	// kill, unlike a power loss, loses nothing either way).
 	Fsync bool
-	// ReplicationAddr, when set (another loopback address such as
-	// 127.0.0.2), is a second address every Postgres listens on and gives
-	// as its connect_address, so the standby streams from the primary over
-	// it while clients keep using 127.0.0.1: traffic control can then
-	// delay the replication connection alone. Empty: 127.0.0.1 only.
-	ReplicationAddr string
+	// DelayableReplication puts a proxy of this process in front of each
+	// Postgres and gives its address as the node's connect_address, which
+	// is what the standby streams from (and copies its base backup
+	// through); clients keep connecting to PGPort directly. Then
+	// SetReplicationDelay delays the replication traffic alone, as a
+	// standby in another zone would see it. False: no proxy, the standby
+	// connects to PGPort.
+	DelayableReplication bool
 }
 
 // Node is one Patroni node and its Postgres.
@@ -69,6 +71,7 @@ type Node struct {
 	APIPort int
 	DataDir string
 	dir     string
+	proxy   *delayProxy // see Config.DelayableReplication
 	patroni *exec.Cmd
 	exited  chan struct{}
 	log     *lockedBuffer
@@ -98,9 +101,6 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("hatest: %s not found (apt-get install patroni etcd-server postgresql-15): %w", bin, err)
 		}
-	}
-	if a := cfg.ReplicationAddr; a != "" && !net.ParseIP(a).IsLoopback() {
-		return nil, fmt.Errorf("hatest: ReplicationAddr %q is not a loopback address", a)
 	}
 	pg, err := user.Lookup("postgres")
 	if err != nil {
@@ -140,6 +140,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 		c.Nodes[i] = n
+		if cfg.DelayableReplication {
+			if n.proxy, err = newDelayProxy(fmt.Sprintf("127.0.0.1:%d", n.PGPort)); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
 		if err := c.startNode(n); err != nil {
 			c.Close()
 			return nil, err
@@ -207,11 +213,6 @@ func (c *Cluster) startEtcd(ctx context.Context, peerPort int) error {
 
 // patroniConfig is the node's patroni.yml.
 func (c *Cluster) patroniConfig(n *Node) string {
-	hba, listen, connect := "", "127.0.0.1", "127.0.0.1"
-	if a := c.cfg.ReplicationAddr; a != "" {
-		hba = fmt.Sprintf("    - host replication replicator %[1]s/32 md5\n    - host all all %[1]s/32 md5\n", a)
-		listen, connect = "127.0.0.1,"+a, a
-	}
 	return fmt.Sprintf(`scope: sessiond-ha
 name: %[1]s
 log:
@@ -248,9 +249,9 @@ bootstrap:
     - local all all trust
     - host replication replicator 127.0.0.1/32 md5
     - host all all 127.0.0.1/32 md5
-%[13]spostgresql:
-  listen: %[14]s:%[8]d
-  connect_address: %[15]s:%[8]d
+postgresql:
+  listen: 127.0.0.1:%[8]d
+  connect_address: %[13]s
   data_dir: %[9]s
   bin_dir: %[10]s
   pgpass: %[11]s/pgpass
@@ -269,7 +270,29 @@ tags:
   clonefrom: false
   nosync: false
 `, n.Name, n.APIPort, c.etcdPort, TTL, LoopWait, RetryTimeout, c.cfg.Synchronous, n.PGPort, n.DataDir, BinDir, n.dir, onOff(c.cfg.Fsync),
-		hba, listen, connect)
+		n.connectAddress())
+}
+
+// connectAddress is where other nodes reach the node's Postgres: its
+// proxy, if it has one.
+func (n *Node) connectAddress() string {
+	if n.proxy != nil {
+		return n.proxy.Addr()
+	}
+	return fmt.Sprintf("127.0.0.1:%d", n.PGPort)
+}
+
+// SetReplicationDelay sets the one-way delay of every replication byte,
+// each direction, from now on (a commit's wait for the standby grows by
+// about twice d). Only with Config.DelayableReplication.
+func (c *Cluster) SetReplicationDelay(d time.Duration) error {
+	if !c.cfg.DelayableReplication {
+		return errors.New("hatest: SetReplicationDelay needs Config.DelayableReplication")
+	}
+	for _, n := range c.Nodes {
+		n.proxy.delay.Store(int64(d))
+	}
+	return nil
 }
 
 func (c *Cluster) startNode(n *Node) error {
@@ -584,6 +607,11 @@ func (c *Cluster) Close() {
 	for _, n := range c.Nodes {
 		if n != nil {
 			_ = n.Kill()
+		}
+	}
+	for _, n := range c.Nodes {
+		if n != nil && n.proxy != nil {
+			n.proxy.Close()
 		}
 	}
 	if c.etcd != nil && c.etcd.Process != nil {
