@@ -15,9 +15,9 @@
 // connects to the Postgres ports directly; the proxy holds each chunk of
 // replication bytes, each direction, for the delay (0 in the second
 // column, so the two pair columns differ by the delay alone). The commit
-// column is a bare `SELECT txid_current()` from this process: one
-// durable commit, which on the pair waits for the standby — it shows the
-// delay is real, growing by about twice the delay.
+// column is a bare one-row INSERT from this process: one durable commit,
+// which on the pair waits for the standby — it shows the delay is real,
+// growing by about twice the delay.
 //
 // It needs root and the Debian packages patroni, etcd-server and
 // postgresql-15 (internal/hatest). `make bench-ha`.
