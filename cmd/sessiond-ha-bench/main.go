@@ -54,6 +54,7 @@ func main() {
 	clientList := flag.String("clients", "8,64", "comma-separated concurrent clients of the sign-in phases; sign-outs run at the last")
 	duration := flag.Duration("duration", 5*time.Second, "length of each throughput phase")
 	fsync := flag.Bool("fsync", true, "fsync and full_page_writes on both servers")
+	envFlag := flag.String("sessiond-env", "", "extra KEY=VALUE environment for sessiond, space-separated (e.g. SESSIOND_DB_MAX_CONNS=64)")
 	standbyDelay := flag.Duration("standby-delay", time.Millisecond, "added one-way delay, each direction, of the standby's replication traffic in the third column; 0 leaves that column out")
 	flag.Parse()
 	var clients []int
@@ -65,6 +66,7 @@ func main() {
 		}
 		clients = append(clients, n)
 	}
+	sessiondEnv = strings.Fields(*envFlag)
 	if *standbyDelay < 0 {
 		fmt.Fprintln(os.Stderr, "sessiond-ha-bench: -standby-delay must not be negative")
 		os.Exit(2)
@@ -74,6 +76,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// sessiondEnv is -sessiond-env: extra environment for every sessiond.
+var sessiondEnv []string
 
 type result struct {
 	name                   string
@@ -169,7 +174,7 @@ func measureTarget(ctx context.Context, bin, url string, sequential int, clients
 	if err != nil {
 		return result{}, err
 	}
-	srv, err := startSessiond(ctx, bin, url)
+	srv, err := startSessiond(ctx, bin, url, sessiondEnv)
 	if err != nil {
 		return result{}, err
 	}
@@ -346,8 +351,8 @@ func do(ctx context.Context, method, url, credential, body string) (int, []byte,
 
 // startSessiond runs the binary against url and returns once /readyz
 // answers 200.
-func startSessiond(ctx context.Context, bin, url string) (*testbed.Process, error) {
+func startSessiond(ctx context.Context, bin, url string, env []string) (*testbed.Process, error) {
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = []string{"SESSIOND_DATABASE_URL=" + url, "SESSIOND_ADDR=127.0.0.1:0", "SESSIOND_API_KEYS=" + apiKey, "SESSIOND_ACCESS_LOG=off"}
+	cmd.Env = append([]string{"SESSIOND_DATABASE_URL=" + url, "SESSIOND_ADDR=127.0.0.1:0", "SESSIOND_API_KEYS=" + apiKey, "SESSIOND_ACCESS_LOG=off"}, env...)
 	return testbed.Start(ctx, testbed.Server{Name: "sessiond", Cmd: cmd, Ready: 60 * time.Second})
 }
