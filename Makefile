@@ -84,9 +84,10 @@ test: images
 bench: images
 	eval "$$(scripts/ensure-images.sh)"; go run ./cmd/sessiond-bench $(ARGS)
 
-## bench-ha: sign-in and sign-out on one Postgres and on a Patroni pair in
-## synchronous mode, side by side (BENCHMARKS.md); needs root and the
-## Debian packages patroni, etcd-server, postgresql-15
+## bench-ha: sign-in and sign-out on one Postgres, on a Patroni pair in
+## synchronous mode and on the pair with its standby 1 ms away each way
+## (ARGS="-standby-delay 5ms"), side by side (BENCHMARKS.md); needs root
+## and the Debian packages patroni, etcd-server, postgresql-15
 bench-ha:
 	go run ./cmd/sessiond-ha-bench $(ARGS)
 

@@ -54,6 +54,14 @@ type Config struct {
 	// the default, the tests spare the shared machine's disk (a process
 	// kill, unlike a power loss, loses nothing either way).
 	Fsync bool
+	// DelayableReplication puts a proxy of this process in front of each
+	// Postgres and gives its address as the node's connect_address, which
+	// is what the standby streams from (and copies its base backup
+	// through); clients keep connecting to PGPort directly. Then
+	// SetReplicationDelay delays the replication traffic alone, as a
+	// standby in another zone would see it. False: no proxy, the standby
+	// connects to PGPort.
+	DelayableReplication bool
 }
 
 // Node is one Patroni node and its Postgres.
@@ -63,6 +71,7 @@ type Node struct {
 	APIPort int
 	DataDir string
 	dir     string
+	proxy   *delayProxy // see Config.DelayableReplication
 	patroni *exec.Cmd
 	exited  chan struct{}
 	log     *lockedBuffer
@@ -131,6 +140,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 		c.Nodes[i] = n
+		if cfg.DelayableReplication {
+			if n.proxy, err = newDelayProxy(fmt.Sprintf("127.0.0.1:%d", n.PGPort)); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
 		if err := c.startNode(n); err != nil {
 			c.Close()
 			return nil, err
@@ -236,7 +251,7 @@ bootstrap:
     - host all all 127.0.0.1/32 md5
 postgresql:
   listen: 127.0.0.1:%[8]d
-  connect_address: 127.0.0.1:%[8]d
+  connect_address: %[13]s
   data_dir: %[9]s
   bin_dir: %[10]s
   pgpass: %[11]s/pgpass
@@ -254,7 +269,30 @@ tags:
   noloadbalance: false
   clonefrom: false
   nosync: false
-`, n.Name, n.APIPort, c.etcdPort, TTL, LoopWait, RetryTimeout, c.cfg.Synchronous, n.PGPort, n.DataDir, BinDir, n.dir, onOff(c.cfg.Fsync))
+`, n.Name, n.APIPort, c.etcdPort, TTL, LoopWait, RetryTimeout, c.cfg.Synchronous, n.PGPort, n.DataDir, BinDir, n.dir, onOff(c.cfg.Fsync),
+		n.connectAddress())
+}
+
+// connectAddress is where other nodes reach the node's Postgres: its
+// proxy, if it has one.
+func (n *Node) connectAddress() string {
+	if n.proxy != nil {
+		return n.proxy.Addr()
+	}
+	return fmt.Sprintf("127.0.0.1:%d", n.PGPort)
+}
+
+// SetReplicationDelay sets the one-way delay of every replication byte,
+// each direction, from now on (a commit's wait for the standby grows by
+// about twice d). Only with Config.DelayableReplication.
+func (c *Cluster) SetReplicationDelay(d time.Duration) error {
+	if !c.cfg.DelayableReplication {
+		return errors.New("hatest: SetReplicationDelay needs Config.DelayableReplication")
+	}
+	for _, n := range c.Nodes {
+		n.proxy.delay.Store(int64(d))
+	}
+	return nil
 }
 
 func (c *Cluster) startNode(n *Node) error {
@@ -569,6 +607,11 @@ func (c *Cluster) Close() {
 	for _, n := range c.Nodes {
 		if n != nil {
 			_ = n.Kill()
+		}
+	}
+	for _, n := range c.Nodes {
+		if n != nil && n.proxy != nil {
+			n.proxy.Close()
 		}
 	}
 	if c.etcd != nil && c.etcd.Process != nil {
