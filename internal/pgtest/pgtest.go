@@ -83,7 +83,12 @@ func run(m *testing.M) (int, error) {
 }
 
 // NewDatabase creates an empty, migrated database for this test and
-// returns its URL; it is dropped when the test ends.
+// returns its URL; it is dropped when the test ends. The URL's
+// connect_timeout only catches a hang: sessiond's own default (2 s per
+// host, for failover) is about production, and a suite on a loaded
+// machine (image builds, Chromium, the race detector on 2 cores) has seen
+// a new connection's SCRAM handshake take longer and a fresh store's
+// first request fail. Tests of the connect timeout set their own.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	if admin == nil {
@@ -104,7 +109,7 @@ func NewDatabase(t testing.TB) string {
 			t.Errorf("pgtest: drop database: %v", err)
 		}
 	})
-	return baseURL(name)
+	return baseURL(name) + "&connect_timeout=30"
 }
 
 // NewStore returns a db.Store on a fresh database, closed when the test ends.
