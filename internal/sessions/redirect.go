@@ -107,11 +107,13 @@ func checkRedirectURL(raw string, allowedOrigins []string) (string, error) {
 		return "", bad
 	}
 	if strings.HasPrefix(raw, "/") {
-		// "/.//evil.test" is the path "//evil.test" once a browser removed
-		// its dot segments: same-origin here, but the shape that becomes
-		// an open redirect behind a server that echoes paths into
-		// Location.
-		if strings.HasPrefix(removeDotSegments(pathOf(raw)), "//") || u.Scheme != "" || u.Host != "" {
+		// "//..." is a network-path reference whatever follows, even an
+		// empty authority ("///../.." leaves Go with no host, a browser
+		// skips the extra slashes and reads one). "/.//evil.test" is the
+		// path "//evil.test" once a browser removed its dot segments:
+		// same-origin here, but the shape that becomes an open redirect
+		// behind a server that echoes paths into Location.
+		if strings.HasPrefix(raw, "//") || strings.HasPrefix(removeDotSegments(pathOf(raw)), "//") || u.Scheme != "" || u.Host != "" {
 			return "", bad
 		}
 		return raw, nil

@@ -105,6 +105,9 @@ func TestRedirectURLs(t *testing.T) {
 		// Paths that are "//..." once a browser removed their dot segments.
 		"/.//evil.test": false, "/a/..//evil.test": false, "/././/evil.test": false, "/%2e//evil.test": false,
 		"/%2E%2e//evil.test": false, "/a/.%2e//evil.test": false, "/..//evil.test": false,
+		// An empty authority is still an authority: a browser skips the
+		// extra slashes and reads a host.
+		"///../..": false, "///evil.test": false, "////evil.test/x": false,
 		// Dot segments that stay on a path of the page's origin.
 		"/./a": true, "/a/../b": true, "/a//b": true, "/a/.": true, "/x?r=/.//evil.test": true, "/x#/.//evil": true,
 	} {

@@ -4,7 +4,7 @@
 // button is the Astro component @sessiond/js/astro/SignOutButton.astro.
 import { createSessiondClient, type Auth, type SessiondClient, type SessiondClientOptions } from "./server.js";
 
-export { SessiondError, type Auth } from "./server.js";
+export { redirectPath, SessiondError, type Auth } from "./server.js";
 
 /** SessiondLocals: add to your `App.Locals` (src/env.d.ts). */
 export interface SessiondLocals {

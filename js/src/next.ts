@@ -14,7 +14,7 @@ import type { InitialState } from "./index.js";
 import { SessiondClientProvider } from "./next-client.js";
 import { createSessiondClient, parseSetCookie, SessiondError, type Auth, type RequestLike, type SessiondClient, type SignInParams } from "./server.js";
 
-export { SessiondError, type Auth } from "./server.js";
+export { redirectPath, SessiondError, type Auth } from "./server.js";
 
 const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 let shared: SessiondClient | undefined;

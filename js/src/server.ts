@@ -249,6 +249,47 @@ function query(params: { [k: string]: string | number | undefined }): string {
   return s ? "?" + s : "";
 }
 
+/**
+ * redirectPath returns `raw` when it is a path sessiond itself accepts as a
+ * relative redirect_url ("/", "/settings?tab=2"; never "//host", "/\\host",
+ * "/.//host", a control character or a space), else `fallback`. Use it for
+ * an app's own "return to" parameter before handing it to a redirect, so
+ * the app and sessiond follow one rule and the app is no open redirect.
+ */
+export function redirectPath(raw: string | null | undefined, fallback = "/"): string {
+  if (!raw || new TextEncoder().encode(raw).length > 2048 || !raw.startsWith("/") || raw.startsWith("//")) return fallback;
+  // Browsers read a backslash as a slash and skip spaces and controls;
+  // a lone surrogate or a broken escape is no URL sessiond echoes.
+  if (/[\u0000-\u0020\u007f\\]|%(?![0-9a-fA-F]{2})/.test(raw) || !wellFormed(raw)) return fallback;
+  const path = raw.split(/[?#]/, 1)[0];
+  return withoutDotSegments(path).startsWith("//") ? fallback : raw;
+}
+
+function wellFormed(s: string): boolean {
+  try {
+    encodeURI(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * withoutDotSegments is RFC 3986's remove_dot_segments on an absolute path,
+ * reading "%2e" as a dot as browsers do: "/a/..//host" is "//host".
+ */
+function withoutDotSegments(path: string): string {
+  const segments = path.split("/").slice(1);
+  const out: string[] = [];
+  segments.forEach((seg, i) => {
+    const dots = seg.toLowerCase().replaceAll("%2e", ".");
+    if (dots !== "." && dots !== "..") return void out.push(seg);
+    if (dots === "..") out.pop();
+    if (i === segments.length - 1) out.push(""); // "/a/." is "/a/"
+  });
+  return "/" + out.join("/");
+}
+
 /** Cookie options in the shape frameworks take (Next's `cookies().set`, Astro's `cookies.set`). */
 export interface CookieOptions {
   domain?: string;

@@ -1,5 +1,5 @@
 "use server";
-import { signIn, signOut } from "@sessiond/js/next";
+import { redirectPath, signIn, signOut } from "@sessiond/js/next";
 import { redirect } from "next/navigation";
 
 // Stands in for the app's real credential check: whoever is typed in.
@@ -7,8 +7,8 @@ export async function signInAction(form: FormData) {
   const userId = String(form.get("user_id") ?? "").trim();
   if (!userId) redirect("/sign-in");
   await signIn({ userId });
-  const to = String(form.get("redirect_url") ?? "/");
-  redirect(to.startsWith("/") && !to.startsWith("//") ? to : "/");
+  // sessiond's own rule for return paths: never "//host", "/\\host" or "/.//host".
+  redirect(redirectPath(String(form.get("redirect_url") ?? ""), "/"));
 }
 
 export async function signOutAction() {

@@ -1,7 +1,7 @@
 // @sessiond/js/server against the real sessiond (test/server/setup.ts),
 // under Node and under edge-runtime (vitest.server.config.ts).
 import { describe, expect, inject, it } from "vitest";
-import { createSessiondClient, parseSetCookie, serializeSetCookie, SessiondError, type RequestLike } from "../../src/server.js";
+import { createSessiondClient, parseSetCookie, redirectPath, serializeSetCookie, SessiondError, type RequestLike } from "../../src/server.js";
 
 const apiKey = inject("apiKey");
 const single = inject("single");
@@ -183,6 +183,30 @@ describe("multi mode", () => {
     jar.apply(b.setCookie);
     expect(jar.cookies.get("__session")).toBe(b.token);
     expect((await client.authenticateRequest(jar.request())).userId).toBe("fay");
+  });
+});
+
+describe("redirectPath", () => {
+  const cases: [string, boolean][] = [
+    ["/", true], ["/settings?tab=2", true], ["/./a", true], ["/a/../b", true], ["/a//b", true], ["/x?r=//evil.test", true], ["/caf%C3%A9", true],
+    ["", false], ["relative", false], ["https://evil.test/", false], ["javascript:alert(1)", false],
+    ["//evil.test", false], ["///evil.test", false], ["///../..", false], ["/\\evil.test", false], ["/\t/evil.test", false], ["/a b", false],
+    ["/.//evil.test", false], ["/a/..//evil.test", false], ["/%2e//evil.test", false], ["/.%2E//evil.test", false], ["/%zz", false], ["/\ud800", false],
+  ];
+  it.each(cases)("%j: accepted %s", (raw, ok) => {
+    expect(redirectPath(raw, "/fallback")).toBe(ok ? raw : "/fallback");
+  });
+
+  it("agrees with sessiond on every case", async () => {
+    const client = createSessiondClient({ url: single, apiKey });
+    for (const [raw] of cases.filter(([raw]) => raw !== "" && !raw.includes("\ud800"))) {
+      const jar = new Jar().apply((await client.signIn({ userId: "redirects" })).setCookie);
+      const res = await fetch(`${single}/session?redirect_url=${encodeURIComponent(raw)}`, { method: "DELETE", headers: { cookie: jar.header() } });
+      const body = await res.json();
+      const sessiondAccepted = res.status === 200 && body.redirect_url === raw;
+      expect(sessiondAccepted || body.code === "invalid_redirect_url").toBe(true);
+      expect({ raw, accepted: redirectPath(raw, "/fallback") === raw }).toEqual({ raw, accepted: sessiondAccepted });
+    }
   });
 });
 
