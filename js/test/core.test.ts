@@ -115,6 +115,24 @@ describe("load", () => {
     expect(s.error?.code).toBe("session_not_found");
     expect(s.status).toBe("signed-in");
   });
+
+  it("a listener that throws is reported, and neither stops the others nor makes load() reject", async () => {
+    const { server, tab } = setup();
+    server.signIn("alice");
+    const reported: (() => void)[] = [];
+    vi.stubGlobal("queueMicrotask", (fn: () => void) => reported.push(fn));
+    const s = tab();
+    const seen: string[] = [];
+    s.addListener(() => {
+      throw new Error("the app's bug");
+    });
+    s.addListener((st) => seen.push(st.status));
+    const st = await s.load();
+    expect(st.status).toBe("signed-in");
+    expect(seen).toContain("signed-in");
+    expect(reported.length).toBeGreaterThan(0);
+    expect(reported[0]).toThrow("the app's bug");
+  });
 });
 
 describe("signOut", () => {

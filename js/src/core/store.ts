@@ -25,7 +25,18 @@ export function createStore(init: InitialState | undefined, onSessionChange: ((s
     listeners,
     set(next) {
       state = { ...state, ...next };
-      listeners.forEach((fn) => fn(state));
+      // A listener that throws is the app's bug: reported as uncaught,
+      // never able to stop the other listeners, the store's effects, or
+      // make load() reject.
+      listeners.forEach((fn) => {
+        try {
+          fn(state);
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      });
       if (state.status === "signed-in" || state.status === "signed-out") {
         const now = state.session?.id ?? null;
         if (known !== undefined && now !== known) onSessionChange?.(state);
