@@ -10,7 +10,8 @@
 // `headers.get("set-cookie")`, which joins several with commas). The app
 // appends each one to its response as it is; sessiond alone spells cookie
 // attributes.
-import type { components } from "./openapi.js";
+import type { components, operations } from "./openapi.js";
+import type { Answer as AnswerOf, Args, Method, Operation, PathsWith } from "./core/http.js";
 import { SessiondError } from "./errors.js";
 
 export { SessiondError, type ErrorCode } from "./errors.js";
@@ -20,7 +21,7 @@ export type Session = components["schemas"]["Session"];
 /** The answer of every call that ends sessions. */
 export type EndResponse = components["schemas"]["EndResponse"];
 /** A status filter for the lists. */
-export type ListStatus = "active" | "ended" | "revoked" | "replaced" | "evicted" | "expired" | "all";
+export type ListStatus = components["schemas"]["StatusFilter"];
 
 /** Anything with the request's headers: a `Request`, Next's `NextRequest`, or `{ headers: await headers() }`. */
 export interface RequestLike {
@@ -59,7 +60,7 @@ export interface SignInParams {
 export interface SignInResult {
   session: Session;
   /** The session token, for a bearer client (a mobile app). Never put it in a page. */
-  token: string;
+  token: components["schemas"]["SessionToken"];
   setCookie: string[];
 }
 
@@ -70,16 +71,11 @@ export interface SignOutResult {
   setCookie: string[];
 }
 
-export interface ListOptions {
-  status?: ListStatus;
-  limit?: number;
-  cursor?: string;
-}
+/** A list's page size, status filter and cursor (`next_cursor` of the page before). */
+export type ListOptions = NonNullable<operations["listUserSessions"]["parameters"]["query"]>;
 
-export interface SessionPage {
-  data: Session[];
-  next_cursor: string | null;
-}
+/** One page of a list. */
+export type SessionPage = components["schemas"]["ListResponse"];
 
 export interface SessiondClient {
   /** Who sent this request: its bearer session token, else sessiond's cookies. Throws SessiondError (`isUnavailable`) when sessiond cannot answer. */
@@ -104,9 +100,12 @@ interface Credential {
   cookie?: string;
 }
 
-interface Answer {
+/** What sessiond answered: `json` is the contract's answer for a success, else the problem (or null). */
+interface Reply<T> {
   status: number;
-  json: any;
+  json: T | null;
+  /** The problem+json of a failure, as far as it came (a gateway's JSON may hold none of it). */
+  problem: Partial<components["schemas"]["Problem"]> | null;
   setCookie: string[];
 }
 
@@ -122,26 +121,33 @@ export function createSessiondClient(options: SessiondClientOptions = {}): Sessi
   const doFetch = options.fetch ?? ((i: RequestInfo | URL, o?: RequestInit) => fetch(i, o));
   const timeoutMs = options.timeoutMs ?? 2000;
 
-  async function send(method: string, path: string, cred: Credential | "key", body?: unknown): Promise<Answer> {
+  // The typed signature is what callers see (the path, its parameters, the
+  // body and the answer come from openapi.d.ts, as in the browser core's
+  // http); the implementation sees strings.
+  function send<M extends Method, P extends PathsWith<M>>(cred: Credential | "key", method: M, path: P, ...args: Args<Operation<P, M>>): Promise<Reply<AnswerOf<P, M>>>;
+  async function send(cred: Credential | "key", method: Method, path: string, init: { query?: object; path?: object; body?: unknown } = {}): Promise<Reply<unknown>> {
+    const params: Record<string, unknown> = { ...init.path };
+    const url = base + path.replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(String(params[p]))) + query({ ...init.query });
     const headers: Record<string, string> = { Accept: "application/json" };
     if (cred === "key") {
       if (!apiKey) throw new Error("@sessiond/js/server: this call needs apiKey or SESSIOND_API_KEY");
       headers.Authorization = "Bearer " + apiKey;
     } else if (cred.authorization) headers.Authorization = cred.authorization;
     else if (cred.cookie) headers.Cookie = cred.cookie;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (init.body !== undefined) headers["Content-Type"] = "application/json";
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeoutMs);
     try {
-      const res = await doFetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: abort.signal });
+      const res = await doFetch(url, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), signal: abort.signal });
       const text = await res.text();
-      let json: any = null;
+      let json: unknown = null;
       try {
         json = text ? JSON.parse(text) : null;
       } catch {
         // not JSON: a gateway's page
       }
-      return { status: res.status, json, setCookie: res.headers.getSetCookie() };
+      const object = json !== null && typeof json === "object" ? json : null;
+      return { status: res.status, json: res.ok ? object : null, problem: res.ok ? null : object, setCookie: res.headers.getSetCookie() };
     } catch (err) {
       throw new SessiondError("unreachable", 0, abort.signal.aborted ? `sessiond at ${base} did not answer within ${timeoutMs} ms` : `cannot reach sessiond at ${base}: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
@@ -149,17 +155,19 @@ export function createSessiondClient(options: SessiondClientOptions = {}): Sessi
     }
   }
 
-  function failure(a: Answer): SessiondError {
-    const j = a.json;
-    if (j && typeof j.code === "string") return new SessiondError(j.code, a.status, String(j.detail ?? ""), j.request_id ?? null, j.errors ?? null);
+  function failure(a: Reply<unknown>): SessiondError {
+    const p = a.problem;
+    if (p && typeof p.code === "string") return new SessiondError(p.code, a.status, String(p.detail ?? ""), p.request_id ?? null, p.errors ?? null);
+    if (a.status >= 200 && a.status < 300) return new SessiondError("invalid_response", a.status, "the answer is not JSON");
     const gateway = a.status === 502 || a.status === 503 || a.status === 504;
     return new SessiondError(gateway ? "unreachable" : "invalid_response", a.status, `sessiond answered ${a.status} without a problem body`);
   }
 
-  async function ok(method: string, path: string, want: number, cred: Credential | "key", body?: unknown): Promise<Answer> {
-    const a = await send(method, path, cred, body);
-    if (a.status !== want || !a.json || typeof a.json !== "object") throw a.status === want ? new SessiondError("invalid_response", a.status, "the answer is not JSON") : failure(a);
-    return a;
+  /** ok is the answer of a backend call (the API key), or its failure thrown. */
+  async function ok<M extends Method, P extends PathsWith<M>>(method: M, path: P, ...args: Args<Operation<P, M>>): Promise<AnswerOf<P, M>> {
+    const a = await send("key", method, path, ...args);
+    if (a.json === null) throw failure(a);
+    return a.json;
   }
 
   // The request's credential for sessiond: a bearer session token, else
@@ -188,10 +196,10 @@ export function createSessiondClient(options: SessiondClientOptions = {}): Sessi
   async function authenticateRequest(request: RequestLike): Promise<Auth> {
     const cred = credential(request);
     if (!cred) return signedOut([]);
-    const a = await send("GET", "/session", cred);
+    const a = await send(cred, "GET", "/session");
     if (a.status === 401) return signedOut(a.setCookie);
-    if (a.status !== 200 || !a.json?.id) throw a.status === 200 ? new SessiondError("invalid_response", 200, "the answer is not a session") : failure(a);
-    const session = a.json as Session;
+    const session = a.json;
+    if (a.status !== 200 || !session?.id) throw a.status === 200 ? new SessiondError("invalid_response", 200, "the answer is not a session") : failure(a);
     return { isSignedIn: true, userId: session.user_id, sessionId: session.id, session, setCookie: a.setCookie };
   }
 
@@ -201,48 +209,49 @@ export function createSessiondClient(options: SessiondClientOptions = {}): Sessi
     const cred = p.request && credential(p.request, true);
     if (cred) {
       // Join the browser's client only once sessiond has confirmed its active cookie.
-      const a = await send("GET", "/session", cred);
+      const a = await send(cred, "GET", "/session");
       if (a.status === 200 && a.json?.client_id) clientId = a.json.client_id;
       else if (a.status !== 401) throw failure(a);
       before = a.setCookie;
     }
-    const a = await ok("POST", "/sessions", 201, "key", {
-      user_id: p.userId,
-      client_id: clientId,
-      user_agent: p.userAgent ?? p.request?.headers.get("user-agent") ?? undefined,
-      ip_address: p.ipAddress,
-      metadata: p.metadata,
+    const a = await send("key", "POST", "/sessions", {
+      body: {
+        user_id: p.userId,
+        client_id: clientId,
+        user_agent: p.userAgent ?? p.request?.headers.get("user-agent") ?? undefined,
+        ip_address: p.ipAddress,
+        metadata: p.metadata,
+      },
     });
+    if (a.status !== 201 || !a.json) throw failure(a);
     return { session: a.json.session, token: a.json.token, setCookie: [...before, ...a.setCookie] };
   }
 
   async function signOut(request: RequestLike, o: { sessionId?: string; redirectUrl?: string } = {}): Promise<SignOutResult> {
     const cred = credential(request);
     if (!cred) return { ended: [], redirectUrl: null, setCookie: [] };
-    const a = await send("DELETE", "/session" + query({ session_id: o.sessionId, redirect_url: o.redirectUrl }), cred);
+    const a = await send(cred, "DELETE", "/session", { query: { session_id: o.sessionId, redirect_url: o.redirectUrl } });
     if (a.status === 401) return { ended: [], redirectUrl: null, setCookie: a.setCookie }; // already signed out
     if (a.status !== 200 || !a.json) throw failure(a);
     return { ended: a.json.ended ?? [], redirectUrl: a.json.redirect_url ?? null, setCookie: a.setCookie };
   }
 
-  const id = encodeURIComponent;
-  const json = async (method: string, path: string) => (await ok(method, path, 200, "key")).json;
   return {
     authenticateRequest,
     signIn,
     signOut,
     sessions: {
-      get: (sid) => json("GET", `/sessions/${id(sid)}`),
-      end: (sid, o = {}) => json("DELETE", `/sessions/${id(sid)}` + query({ redirect_url: o.redirectUrl })),
-      listForUser: (uid, o = {}) => json("GET", `/users/${id(uid)}/sessions` + query({ ...o })),
-      endForUser: (uid, o = {}) => json("DELETE", `/users/${id(uid)}/sessions` + query({ except: o.except })),
-      listForClient: (cid, o = {}) => json("GET", `/clients/${id(cid)}/sessions` + query({ ...o })),
-      endForClient: (cid) => json("DELETE", `/clients/${id(cid)}/sessions`),
+      get: (id) => ok("GET", "/sessions/{id}", { path: { id } }),
+      end: (id, o = {}) => ok("DELETE", "/sessions/{id}", { path: { id }, query: { redirect_url: o.redirectUrl } }),
+      listForUser: (id, query = {}) => ok("GET", "/users/{id}/sessions", { path: { id }, query }),
+      endForUser: (id, o = {}) => ok("DELETE", "/users/{id}/sessions", { path: { id }, query: { except: o.except } }),
+      listForClient: (id, query = {}) => ok("GET", "/clients/{id}/sessions", { path: { id }, query }),
+      endForClient: (id) => ok("DELETE", "/clients/{id}/sessions", { path: { id } }),
     },
   };
 }
 
-function query(params: { [k: string]: string | number | undefined }): string {
+function query(params: { [k: string]: unknown }): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") q.set(k, String(v));
   const s = q.toString();

@@ -5,22 +5,26 @@
 import type { paths } from "../openapi.js";
 import { SessiondError } from "../errors.js";
 
-type Method = "GET" | "POST" | "DELETE";
+export type Method = "GET" | "POST" | "DELETE";
 /** The operation at `path` for `method` (undefined where the contract has none). */
-type Operation<P extends keyof paths, M extends Method> = paths[P][Lowercase<M>];
+export type Operation<P extends keyof paths, M extends Method> = paths[P][Lowercase<M>];
 /** The paths that have `method`. */
 export type PathsWith<M extends Method> = { [P in keyof paths]: Operation<P, M> extends { responses: object } ? P : never }[keyof paths];
 
 /** The JSON a successful call answers. */
 export type Answer<P extends keyof paths, M extends Method> =
-  Operation<P, M> extends { responses: { 200: { content: { "application/json": infer T } } } } ? T : never;
+  Operation<P, M> extends { responses: { 200: { content: { "application/json": infer T } } } }
+    ? T
+    : Operation<P, M> extends { responses: { 201: { content: { "application/json": infer T } } } }
+      ? T
+      : never;
 
 type ParamsOf<O> = O extends { parameters: infer X } ? X : never;
 /** What a call takes: the path's parameters (required where the path has some), its query, its JSON body (required where the operation has one), and a bearer token instead of the cached one. */
 export type CallInit<O> = { token?: string; query?: NonNullable<ParamsOf<O> extends { query?: infer Q } ? Q : never> } &
   (ParamsOf<O> extends { path: infer Path } ? { path: Path } : { path?: never }) &
   (O extends { requestBody: { content: { "application/json": infer B } } } ? { body: B } : { body?: never });
-type Args<O> = object extends CallInit<O> ? [init?: CallInit<O>] : [init: CallInit<O>];
+export type Args<O> = object extends CallInit<O> ? [init?: CallInit<O>] : [init: CallInit<O>];
 
 export interface Http {
   call<M extends Method, P extends PathsWith<M>>(method: M, path: P, ...args: Args<Operation<P, M>>): Promise<Answer<P, M>>;
