@@ -35,8 +35,9 @@ func BuildSessiond(ctx context.Context, moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
-// Server is a server process to start: sessiond, or another binary that
-// answers GET /readyz the same way.
+// Server is a server process to start: sessiond, another binary that
+// answers GET /readyz the same way, or one that says it is ready
+// otherwise (Probe).
 type Server struct {
 	Name string    // what errors call it
 	Cmd  *exec.Cmd // not started; Start sets its Stdout and Stderr
@@ -50,6 +51,11 @@ type Server struct {
 	// Ready bounds the wait for /readyz (and for the listening line); it
 	// only catches a process that never gets there.
 	Ready time.Duration
+	// Probe, if set, replaces GET /readyz as the question "is the server
+	// at addr ready?", for one that speaks no HTTP (PgBouncer: it is
+	// ready once it accepts connections); such a server writes no
+	// listening line, so give it Addr.
+	Probe func(addr string) bool
 }
 
 // Process is a started server.
@@ -99,24 +105,20 @@ func Start(ctx context.Context, s Server) (*Process, error) {
 		p.Kill()
 		return nil, fmt.Errorf("%s "+format+"; its log:\n%s", append(append([]any{s.Name}, a...), log.Tail(20))...)
 	}
+	ready := s.Probe
+	if ready == nil {
+		ready = answersReadyz
+	}
 	deadline := time.NewTimer(s.Ready)
 	defer deadline.Stop()
-	client := &http.Client{Timeout: time.Second}
 	waitingFor := "listening"
 	if p.Addr != "" {
 		waitingFor, listening = "ready", nil
 	}
 	for {
-		if p.Addr != "" {
-			resp, err := client.Get("http://" + p.Addr + "/readyz")
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					p.StartToReady = time.Since(start)
-					return p, nil
-				}
-			}
+		if p.Addr != "" && ready(p.Addr) {
+			p.StartToReady = time.Since(start)
+			return p, nil
 		}
 		var poll <-chan time.Time
 		if p.Addr != "" {
@@ -135,6 +137,19 @@ func Start(ctx context.Context, s Server) (*Process, error) {
 			return fail("not %s after %s", waitingFor, s.Ready)
 		}
 	}
+}
+
+var readyzClient = &http.Client{Timeout: time.Second}
+
+// answersReadyz says whether GET /readyz at addr answers 200.
+func answersReadyz(addr string) bool {
+	resp, err := readyzClient.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // Stop sends SIGTERM and waits until the process exits, sending SIGKILL

@@ -106,6 +106,36 @@ func TestStartAtAGivenAddressWithALogFile(t *testing.T) {
 	}
 }
 
+func TestStartWithAProbeInsteadOfReadyz(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	acceptsConnections := func(addr string) bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	p, err := Start(context.Background(), Server{Name: "helper", Cmd: helper(t, addr), Addr: addr, Probe: acceptsConnections, Ready: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	// The helper answers /readyz 503 the first three times: a 503 now
+	// means Start asked the probe, not /readyz.
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz answered %d to its first question, want 503: Start asked /readyz despite the probe", resp.StatusCode)
+	}
+}
+
 func TestStartReportsAnEarlyExitWithTheLog(t *testing.T) {
 	_, err := Start(context.Background(), Server{Name: "helper", Cmd: helper(t, "exit"), Ready: time.Minute})
 	if err == nil || !strings.Contains(err.Error(), "helper exited before it was listening") || !strings.Contains(err.Error(), "cannot reach the database") {
