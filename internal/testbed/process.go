@@ -152,6 +152,17 @@ func answersReadyz(addr string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+// AcceptsConnections says whether something accepts TCP connections at
+// addr: a Probe for a server that is ready once it listens.
+func AcceptsConnections(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
 // Stop sends SIGTERM and waits until the process exits, sending SIGKILL
 // after grace. Safe to call twice, and after it exited.
 func (p *Process) Stop(grace time.Duration) {

@@ -112,14 +112,7 @@ func TestStartWithAProbeInsteadOfReadyz(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	acceptsConnections := func(addr string) bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}
-	p, err := Start(context.Background(), Server{Name: "helper", Cmd: helper(t, addr), Addr: addr, Probe: acceptsConnections, Ready: time.Minute})
+	p, err := Start(context.Background(), Server{Name: "helper", Cmd: helper(t, addr), Addr: addr, Probe: AcceptsConnections, Ready: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
