@@ -460,21 +460,9 @@ func startSessiond(t *testing.T, bin, url string, settings ...string) *sessiond 
 		"SESSIOND_ACCESS_LOG=off",
 	}, settings...)
 	// The bound only catches a process that never gets ready.
-	p, err := testbed.Start(context.Background(), testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop(20 * time.Second)
-		if t.Failed() {
-			t.Logf("sessiond@%s's log (last %d lines):\n%s", p.Addr, failureLogLines, p.Log.Tail(failureLogLines))
-		}
-	})
+	p := testbed.StartForTest(t, testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute}, 20*time.Second)
 	return &sessiond{name: "sessiond@" + p.Addr, base: "http://" + p.Addr}
 }
-
-// failureLogLines is how much of a sessiond's log a failed test shows.
-const failureLogLines = 40
 
 var httpClient = &http.Client{Timeout: 20 * time.Second}
 

@@ -205,17 +205,8 @@ ignore_startup_parameters = extra_float_digits
 	}
 	cmd := exec.Command(bin, path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	p, err := testbed.Start(context.Background(), testbed.Server{Name: "pgbouncer", Cmd: cmd,
-		Addr: fmt.Sprintf("127.0.0.1:%d", port), Probe: testbed.AcceptsConnections, Ready: hangBound})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			t.Logf("pgbouncer's log:\n%s", p.Log.String())
-		}
-	})
+	testbed.StartForTest(t, testbed.Server{Name: "pgbouncer", Cmd: cmd,
+		Addr: fmt.Sprintf("127.0.0.1:%d", port), Probe: testbed.AcceptsConnections, Ready: hangBound}, 0)
 	return port
 }
 
@@ -226,21 +217,9 @@ func startSessiond(t *testing.T, bin string, settings ...string) string {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append([]string{"SESSIOND_ADDR=127.0.0.1:0", "SESSIOND_API_KEYS=" + apiKey}, settings...)
 	// The bound only catches a process that never gets ready.
-	p, err := testbed.Start(context.Background(), testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop(hangBound)
-		if t.Failed() {
-			t.Logf("sessiond's log (last %d lines):\n%s", failureLogLines, p.Log.Tail(failureLogLines))
-		}
-	})
+	p := testbed.StartForTest(t, testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute}, hangBound)
 	return "http://" + p.Addr
 }
-
-// failureLogLines is how much of sessiond's log a failed test shows.
-const failureLogLines = 40
 
 type session struct{ id, token string }
 

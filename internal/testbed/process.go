@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -137,6 +138,28 @@ func Start(ctx context.Context, s Server) (*Process, error) {
 			return fail("not %s after %s", waitingFor, s.Ready)
 		}
 	}
+}
+
+// failureLogLines is how much of a process's log StartForTest shows when
+// the test failed.
+const failureLogLines = 100
+
+// StartForTest starts s as Start does, failing t if it does not get
+// ready, and stops it when t ends: SIGTERM, then SIGKILL after grace (0:
+// at once). If t failed, it logs the end of what the process wrote.
+func StartForTest(t testing.TB, s Server, grace time.Duration) *Process {
+	t.Helper()
+	p, err := Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Stop(grace)
+		if t.Failed() {
+			t.Logf("%s at %s, the last %d lines of its log:\n%s", s.Name, p.Addr, failureLogLines, p.Log.Tail(failureLogLines))
+		}
+	})
+	return p
 }
 
 var readyzClient = &http.Client{Timeout: time.Second}
