@@ -14,10 +14,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond/internal/hatest"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 const (
@@ -53,12 +53,10 @@ func TestFailover(t *testing.T) {
 	// The binary builds while the cluster starts.
 	binDir := t.TempDir()
 	built := make(chan error, 1)
-	bin := filepath.Join(binDir, "sessiond")
+	var bin string
 	go func() {
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/sessiond/sessiond/cmd/sessiond").CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("go build ./cmd/sessiond: %w\n%s", err, out)
-		}
+		var err error
+		bin, err = testbed.BuildSessiond(ctx, "", binDir)
 		built <- err
 	}()
 	started := time.Now()
@@ -74,10 +72,14 @@ func TestFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	hooks := newReceiver(t)
+	hooks, err := testbed.NewReceiver(webhookSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hooks.Down)
 	settings := []string{
 		"SESSIOND_DB_MAX_CONNS=4",
-		"SESSIOND_WEBHOOK_URLS=" + hooks.url,
+		"SESSIOND_WEBHOOK_URLS=http://" + hooks.Addr() + "/hooks",
 		"SESSIOND_WEBHOOK_SECRET=" + webhookSecret,
 		"SESSIOND_WEBHOOK_BACKOFF_MIN=100ms",
 		"SESSIOND_WEBHOOK_BACKOFF_MAX=1s",
@@ -257,7 +259,7 @@ func stalledReplication(t *testing.T, cluster *hatest.Cluster, a, b *sessiond) {
 // acknowledged live session 200, no answer may have been a 500, writes
 // must be acknowledged again within writesBackBound, and the events
 // LISTEN and the webhook lease must be on the new primary.
-func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks *receiver, synchronous bool) {
+func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks *testbed.Receiver, synchronous bool) {
 	ctx := context.Background()
 	oldPrimary, err := cluster.Leader(ctx)
 	if err != nil {
@@ -432,7 +434,10 @@ func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks
 		}
 	}
 	after := replicas[1].mustSignIn(t, "user-after-failover")
-	if !hooks.waitFor(after.id, hangBound) {
+	arrived := hooks.WaitFor(hangBound, func(accepted []testbed.Delivery) bool {
+		return slices.ContainsFunc(accepted, func(d testbed.Delivery) bool { return d.SessionID == after.id })
+	})
+	if !arrived {
 		t.Errorf("no webhook for %s, created after the failover, within %s", after.id, hangBound)
 	}
 }
@@ -441,13 +446,12 @@ func failover(t *testing.T, cluster *hatest.Cluster, replicas []*sessiond, hooks
 type sessiond struct {
 	name string
 	base string
-	cmd  *exec.Cmd
-	log  *logBuffer
 }
 
+// startSessiond runs the binary against url with the settings and returns
+// once /readyz answers 200; the test's clean-up stops it.
 func startSessiond(t *testing.T, bin, url string, settings ...string) *sessiond {
 	t.Helper()
-	log := &logBuffer{listening: make(chan string, 1)}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append([]string{
 		"SESSIOND_DATABASE_URL=" + url,
@@ -455,38 +459,9 @@ func startSessiond(t *testing.T, bin, url string, settings ...string) *sessiond 
 		"SESSIOND_API_KEYS=" + apiKey,
 		"SESSIOND_ACCESS_LOG=off",
 	}, settings...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("sessiond's log (last 8 KiB):\n%s", log.tail(8<<10))
-		}
-	})
-	s := &sessiond{log: log, cmd: cmd}
-	select {
-	case addr := <-log.listening:
-		s.base = "http://" + addr
-	case <-exited:
-		t.Fatalf("sessiond exited before listening:\n%s", log.tail(8<<10))
-	case <-time.After(60 * time.Second):
-		t.Fatalf("sessiond did not listen within 60 s:\n%s", log.tail(8<<10))
-	}
-	s.name = "sessiond@" + strings.TrimPrefix(s.base, "http://")
-	return s
+	// The bound only catches a process that never gets ready.
+	p := testbed.StartForTest(t, testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute}, 20*time.Second)
+	return &sessiond{name: "sessiond@" + p.Addr, base: "http://" + p.Addr}
 }
 
 var httpClient = &http.Client{Timeout: 20 * time.Second}
@@ -739,79 +714,4 @@ func (rd *readiness) longestRed() time.Duration {
 		longest = max(longest, rd.probes[len(rd.probes)-1].at.Sub(since))
 	}
 	return longest
-}
-
-// receiver records the session IDs of the webhooks it receives.
-type receiver struct {
-	url  string
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{seen: map[string]bool{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var ev struct {
-			Data struct {
-				Session struct{ ID string } `json:"session"`
-			} `json:"data"`
-		}
-		if err := json.NewDecoder(req.Body).Decode(&ev); err == nil {
-			r.mu.Lock()
-			r.seen[ev.Data.Session.ID] = true
-			r.mu.Unlock()
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(srv.Close)
-	r.url = srv.URL + "/hooks"
-	return r
-}
-
-func (r *receiver) waitFor(sessionID string, limit time.Duration) bool {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		r.mu.Lock()
-		ok := r.seen[sessionID]
-		r.mu.Unlock()
-		if ok {
-			return true
-		}
-	}
-	return false
-}
-
-// logBuffer keeps a process's output and reports the address of its
-// "sessiond listening" line.
-type logBuffer struct {
-	mu        sync.Mutex
-	buf       bytes.Buffer
-	listening chan string
-	found     bool
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	if !l.found {
-		for _, line := range strings.Split(l.buf.String(), "\n") {
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "sessiond listening" {
-				l.found = true
-				l.listening <- m.Addr
-				break
-			}
-		}
-	}
-	return len(p), nil
-}
-
-func (l *logBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.buf.String()
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
 }

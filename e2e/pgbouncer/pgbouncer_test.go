@@ -8,12 +8,10 @@ package pgbouncer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond/internal/pgtest"
+	"github.com/sessiond/sessiond/internal/testbed"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -66,9 +65,9 @@ func TestSessiondThroughPgBouncer(t *testing.T) {
 	bouncerPort := startPgBouncer(t, direct.Hostname(), direct.Port(), dbName)
 	pooled := fmt.Sprintf("postgres://postgres:postgres@127.0.0.1:%d/%s?sslmode=disable&default_query_exec_mode=cache_describe", bouncerPort, dbName)
 
-	bin := filepath.Join(t.TempDir(), "sessiond")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sessiond/sessiond/cmd/sessiond").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testbed.BuildSessiond(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	base := startSessiond(t, bin, "SESSIOND_DATABASE_URL="+pooled, "SESSIOND_DIRECT_DATABASE_URL="+direct.String())
 
@@ -180,12 +179,10 @@ func startPgBouncer(t *testing.T, pgHost, pgPort, dbName string) int {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	if pgHost == "localhost" {
 		pgHost = "127.0.0.1"
 	}
@@ -206,74 +203,22 @@ ignore_startup_parameters = extra_float_digits
 	if err := os.WriteFile(path, []byte(ini), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var log bytes.Buffer
 	cmd := exec.Command(bin, path)
-	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("pgbouncer's log:\n%s", log.String())
-		}
-	})
-	for deadline := time.Now().Add(hangBound); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return port
-		}
-		select {
-		case <-exited:
-			t.Fatalf("pgbouncer exited:\n%s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pgbouncer did not listen within %s", hangBound)
-		}
-	}
+	testbed.StartForTest(t, testbed.Server{Name: "pgbouncer", Cmd: cmd,
+		Addr: fmt.Sprintf("127.0.0.1:%d", port), Probe: testbed.AcceptsConnections, Ready: hangBound}, 0)
+	return port
 }
 
 // startSessiond runs the binary with the settings and returns its base
-// URL once /readyz answers 200.
+// URL once /readyz answers 200; the test's clean-up stops it.
 func startSessiond(t *testing.T, bin string, settings ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	var log syncBuffer
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append([]string{"SESSIOND_ADDR=" + addr, "SESSIOND_API_KEYS=" + apiKey}, settings...)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("sessiond's log:\n%s", log.String())
-		}
-	})
-	base := "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if st, _ := call(base, http.MethodGet, "/readyz", ""); st == http.StatusOK {
-			return base
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sessiond not ready within 60 s:\n%s", log.String())
-		}
-	}
+	cmd.Env = append([]string{"SESSIOND_ADDR=127.0.0.1:0", "SESSIOND_API_KEYS=" + apiKey}, settings...)
+	// The bound only catches a process that never gets ready.
+	p := testbed.StartForTest(t, testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute}, hangBound)
+	return "http://" + p.Addr
 }
 
 type session struct{ id, token string }
@@ -326,21 +271,4 @@ func call(base, method, path, credential string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -92,9 +92,12 @@ func (r *receiver) respond(id string, body []byte) int {
 }
 
 // ids lists the Seq of every accepted delivery, in arrival order.
-func (r *receiver) ids() []int64 {
+func (r *receiver) ids() []int64 { return r.seqs(r.Accepted()) }
+
+// seqs lists the Seq of each delivery.
+func (r *receiver) seqs(deliveries []testbed.Delivery) []int64 {
 	var ids []int64
-	for _, d := range r.Accepted() {
+	for _, d := range deliveries {
 		seq, err := strconv.ParseInt(strings.TrimPrefix(d.ID, "evt_"), 10, 64)
 		if err != nil {
 			r.t.Errorf("accepted delivery %q has no Seq", d.ID)
@@ -269,10 +272,9 @@ func TestWebhooksThroughOutageAndCrash(t *testing.T) {
 	for range deliveredBeforeKill {
 		gate <- struct{}{} // taken by the delivery the receiver holds
 	}
-	for deadline := time.Now().Add(30 * time.Second); recv.accepted() < base+deliveredBeforeKill; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) { // only catches a hang
-			t.Fatalf("%d of the %d released deliveries arrived", recv.accepted()-base, deliveredBeforeKill)
-		}
+	released := func(accepted []testbed.Delivery) bool { return len(accepted) >= base+deliveredBeforeKill }
+	if !recv.WaitFor(30*time.Second, released) { // the bound only catches a hang
+		t.Fatalf("%d of the %d released deliveries arrived", recv.accepted()-base, deliveredBeforeKill)
 	}
 	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -562,14 +564,9 @@ func TestWebhookRefusedEventIsParked(t *testing.T) {
 
 	// Every event but the refused one arrives, in order.
 	want := slices.DeleteFunc(committedSeqs(t, dbURL), func(s int64) bool { return s == refusedSeq })
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		got := recv.ids()
-		if slices.Equal(got, want) {
-			break
-		}
-		if time.Now().After(deadline) { // only catches a hang
-			t.Fatalf("delivered %v, want %v (everything but the refused event %d)", got, want, refusedSeq)
-		}
+	allButRefused := func(accepted []testbed.Delivery) bool { return slices.Equal(recv.seqs(accepted), want) }
+	if !recv.WaitFor(60*time.Second, allButRefused) { // the bound only catches a hang
+		t.Fatalf("delivered %v, want %v (everything but the refused event %d)", recv.ids(), want, refusedSeq)
 	}
 
 	conn, err := pgx.Connect(context.Background(), dbURL)

@@ -65,17 +65,7 @@ func startSessiond(t *testing.T, bin, dbURL string, settings ...string) *session
 		}
 	}
 	// The bound only catches a process that never gets ready.
-	p, err := testbed.Start(context.Background(), testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			t.Logf("sessiond's log:\n%s", p.Log.String())
-		}
-	})
-	return p
+	return testbed.StartForTest(t, testbed.Server{Name: "sessiond", Cmd: cmd, Ready: time.Minute}, 0)
 }
 
 // slowSignIn is a POST /sessions held open in the middle of its body: the

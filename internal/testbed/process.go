@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -35,8 +36,9 @@ func BuildSessiond(ctx context.Context, moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
-// Server is a server process to start: sessiond, or another binary that
-// answers GET /readyz the same way.
+// Server is a server process to start: sessiond, another binary that
+// answers GET /readyz the same way, or one that says it is ready
+// otherwise (Probe).
 type Server struct {
 	Name string    // what errors call it
 	Cmd  *exec.Cmd // not started; Start sets its Stdout and Stderr
@@ -50,6 +52,11 @@ type Server struct {
 	// Ready bounds the wait for /readyz (and for the listening line); it
 	// only catches a process that never gets there.
 	Ready time.Duration
+	// Probe, if set, replaces GET /readyz as the question "is the server
+	// at addr ready?", for one that speaks no HTTP (PgBouncer: it is
+	// ready once it accepts connections); such a server writes no
+	// listening line, so give it Addr.
+	Probe func(addr string) bool
 }
 
 // Process is a started server.
@@ -99,24 +106,20 @@ func Start(ctx context.Context, s Server) (*Process, error) {
 		p.Kill()
 		return nil, fmt.Errorf("%s "+format+"; its log:\n%s", append(append([]any{s.Name}, a...), log.Tail(20))...)
 	}
+	ready := s.Probe
+	if ready == nil {
+		ready = answersReadyz
+	}
 	deadline := time.NewTimer(s.Ready)
 	defer deadline.Stop()
-	client := &http.Client{Timeout: time.Second}
 	waitingFor := "listening"
 	if p.Addr != "" {
 		waitingFor, listening = "ready", nil
 	}
 	for {
-		if p.Addr != "" {
-			resp, err := client.Get("http://" + p.Addr + "/readyz")
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					p.StartToReady = time.Since(start)
-					return p, nil
-				}
-			}
+		if p.Addr != "" && ready(p.Addr) {
+			p.StartToReady = time.Since(start)
+			return p, nil
 		}
 		var poll <-chan time.Time
 		if p.Addr != "" {
@@ -135,6 +138,52 @@ func Start(ctx context.Context, s Server) (*Process, error) {
 			return fail("not %s after %s", waitingFor, s.Ready)
 		}
 	}
+}
+
+// failureLogLines is how much of a process's log StartForTest shows when
+// the test failed.
+const failureLogLines = 100
+
+// StartForTest starts s as Start does, failing t if it does not get
+// ready, and stops it when t ends: SIGTERM, then SIGKILL after grace (0:
+// at once). If t failed, it logs the end of what the process wrote.
+func StartForTest(t testing.TB, s Server, grace time.Duration) *Process {
+	t.Helper()
+	p, err := Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Stop(grace)
+		if t.Failed() {
+			t.Logf("%s at %s, the last %d lines of its log:\n%s", s.Name, p.Addr, failureLogLines, p.Log.Tail(failureLogLines))
+		}
+	})
+	return p
+}
+
+var readyzClient = &http.Client{Timeout: time.Second}
+
+// answersReadyz says whether GET /readyz at addr answers 200.
+func answersReadyz(addr string) bool {
+	resp, err := readyzClient.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// AcceptsConnections says whether something accepts TCP connections at
+// addr: a Probe for a server that is ready once it listens.
+func AcceptsConnections(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // Stop sends SIGTERM and waits until the process exits, sending SIGKILL

@@ -106,6 +106,67 @@ func TestStartAtAGivenAddressWithALogFile(t *testing.T) {
 	}
 }
 
+func TestStartWithAProbeInsteadOfReadyz(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := Start(context.Background(), Server{Name: "helper", Cmd: helper(t, addr), Addr: addr, Probe: AcceptsConnections, Ready: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	// The helper answers /readyz 503 the first three times: a 503 now
+	// means Start asked the probe, not /readyz.
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz answered %d to its first question, want 503: Start asked /readyz despite the probe", resp.StatusCode)
+	}
+}
+
+// failedTest is a test that has failed: it records its clean-ups and
+// what is logged.
+type failedTest struct {
+	testing.TB
+	cleanups []func()
+	logged   []string
+}
+
+func (f *failedTest) Helper()          {}
+func (f *failedTest) Failed() bool     { return true }
+func (f *failedTest) Cleanup(c func()) { f.cleanups = append(f.cleanups, c) }
+func (f *failedTest) Logf(format string, a ...any) {
+	f.logged = append(f.logged, fmt.Sprintf(format, a...))
+}
+
+func TestStartForTestStopsAtTheEndAndLogsOnFailure(t *testing.T) {
+	ft := &failedTest{TB: t}
+	// The bounds only catch a hang.
+	p := StartForTest(ft, Server{Name: "helper", Cmd: helper(t, "127.0.0.1:0"), Ready: time.Minute}, time.Minute)
+	select {
+	case <-p.Exited:
+		t.Fatal("the process exited before the test ended")
+	default:
+	}
+	if len(ft.cleanups) != 1 {
+		t.Fatalf("%d clean-ups registered, want 1", len(ft.cleanups))
+	}
+	ft.cleanups[0]()
+	select {
+	case <-p.Exited:
+	default:
+		t.Fatal("the clean-up returned before the process exited")
+	}
+	if len(ft.logged) != 1 || !strings.Contains(ft.logged[0], "helper at "+p.Addr) || !strings.Contains(ft.logged[0], "sessiond listening") {
+		t.Errorf("logged %q, want the helper's log with its listening line", ft.logged)
+	}
+}
+
 func TestStartReportsAnEarlyExitWithTheLog(t *testing.T) {
 	_, err := Start(context.Background(), Server{Name: "helper", Cmd: helper(t, "exit"), Ready: time.Minute})
 	if err == nil || !strings.Contains(err.Error(), "helper exited before it was listening") || !strings.Contains(err.Error(), "cannot reach the database") {

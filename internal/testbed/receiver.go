@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -29,8 +30,9 @@ type Receiver struct {
 
 // Delivery is one accepted delivery.
 type Delivery struct {
-	ID string // its webhook-id
-	At time.Time
+	ID        string // its webhook-id
+	SessionID string // the session its event is about (data.session.id)
+	At        time.Time
 }
 
 // maxPayload bounds what the receiver reads of one request.
@@ -105,8 +107,16 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		status = r.answer(id, body)
 	}
 	if status/100 == 2 {
+		var event struct {
+			Data struct {
+				Session struct {
+					ID string `json:"id"`
+				} `json:"session"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(body, &event) // not an event: no SessionID
 		r.mu.Lock()
-		r.accepted = append(r.accepted, Delivery{ID: id, At: time.Now()})
+		r.accepted = append(r.accepted, Delivery{ID: id, SessionID: event.Data.Session.ID, At: time.Now()})
 		r.distinct[id] = true
 		r.mu.Unlock()
 	}
@@ -119,6 +129,26 @@ func (r *Receiver) Accepted() []Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.accepted)
+}
+
+// waitPoll is how often WaitFor looks at what was accepted.
+const waitPoll = 10 * time.Millisecond
+
+// WaitFor waits until done, given the deliveries accepted so far (as
+// Accepted lists them), returns true, or until within has passed; it
+// reports whether done returned true. within only bounds a wait that
+// would otherwise be for ever.
+func (r *Receiver) WaitFor(within time.Duration, done func(accepted []Delivery) bool) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if done(r.Accepted()) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(waitPoll)
+	}
 }
 
 // Distinct is how many different events were accepted.

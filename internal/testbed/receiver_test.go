@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,5 +97,46 @@ func TestReceiverRecordsVerifiedDeliveries(t *testing.T) {
 	}
 	if got := deliver(t, url, testSecret, "evt_5", `{}`); got != http.StatusNoContent {
 		t.Fatalf("a delivery after Up was answered %d, want 204", got)
+	}
+}
+
+func TestReceiverWaitForSessionID(t *testing.T) {
+	r, err := NewReceiver(testSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Down)
+	url := "http://" + r.Addr() + "/hooks"
+	about := func(sessionID string) func([]Delivery) bool {
+		return func(accepted []Delivery) bool {
+			return slices.ContainsFunc(accepted, func(d Delivery) bool { return d.SessionID == sessionID })
+		}
+	}
+
+	// A delivery that comes while WaitFor waits.
+	delivered := make(chan int, 1)
+	go func() {
+		delivered <- deliver(t, url, testSecret, "evt_1", `{"type":"session.created","data":{"session":{"id":"sess_a"}}}`)
+	}()
+	// The bound only catches a hang.
+	if !r.WaitFor(time.Minute, about("sess_a")) {
+		t.Fatalf("WaitFor did not see the delivery about sess_a; accepted %+v", r.Accepted())
+	}
+	if st := <-delivered; st != http.StatusNoContent {
+		t.Fatalf("delivery answered %d", st)
+	}
+
+	// One whose event names no session, and one signed with another secret.
+	deliver(t, url, testSecret, "evt_2", `{"type":"other"}`)
+	deliver(t, url, "whsec_"+strings.Repeat("A", 43)+"=", "evt_3", `{"type":"session.created","data":{"session":{"id":"sess_b"}}}`)
+	var got []string
+	for _, d := range r.Accepted() {
+		got = append(got, d.ID+"="+d.SessionID)
+	}
+	if want := "evt_1=sess_a,evt_2="; strings.Join(got, ",") != want {
+		t.Errorf("accepted %s, want %s", strings.Join(got, ","), want)
+	}
+	if r.WaitFor(0, about("sess_b")) {
+		t.Errorf("WaitFor reported sess_b, whose delivery failed verification")
 	}
 }
