@@ -10,6 +10,7 @@
 // 127.0.0.1) so cookies behave as for a real host; evil.test is another site.
 import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { after, before } from "node:test";
 
 export const HOST = "app.example.test";
 export const EVIL = "evil.test";
@@ -126,6 +127,25 @@ export class Stack {
   async close() {
     await Promise.all([stop(this.server), stop(this.sessiond)]);
   }
+}
+
+/**
+ * useStack starts `stack` and Chromium before the test file's tests and closes both after them (node:test
+ * hooks); when the process exits failing, it prints the stack's log. The answer's `browser` is the
+ * Chromium the tests use (set once they run).
+ */
+export function useStack(stack, chromium) {
+  const run = { browser: undefined };
+  before(async () => {
+    await stack.start();
+    run.browser = await launch(chromium);
+  });
+  after(async () => {
+    await run.browser?.close();
+    await stack.close();
+  });
+  process.on("exit", (code) => code && console.error(stack.log.join("")));
+  return run;
 }
 
 export function launch(chromium) {
