@@ -18,48 +18,20 @@ WEB=examples/demo/web
 cmd=${1:-demo}
 
 log() { echo "[demo] $*" >&2; }
+. examples/e2e/lib.sh
 
-command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
 command -v curl >/dev/null || { apt-get update -qq >&2 && apt-get install -y -qq curl >/dev/null; }
-scripts/ensure-docker.sh >&2
-eval "$(scripts/ensure-images.sh)"
-
-# The browser and npm packages.
-if [ "$cmd" = e2e ] && [ ! -x /usr/bin/chromium ]; then
-  log "installing chromium (Debian)"
-  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
-log "npm ci, build @sessiond/js and the pages"
-(cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent) >&2
-(cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent -- --logLevel warn) >&2
-
-log "building sessiond and the demo backend"
+if [ "$cmd" = e2e ]; then prepare chromium; else prepare; fi
 BIN=$(mktemp -d)
-go build -o "$BIN/sessiond" ./cmd/sessiond
+on_exit "rm -rf '$BIN'"
+
+log "npm ci, build @sessiond/js, sessiond, the pages and the demo backend"
+build_sessiond "$BIN"
+(cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent -- --logLevel warn) >&2
 go build -o "$BIN/demo" ./examples/demo
 
-# Postgres: one container, one database per mode.
-PG=sessiond-demo-pg-$$
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  docker rm -f "$PG" >/dev/null 2>&1 || true
-  rm -rf "$BIN"
-}
-trap cleanup EXIT
-docker run -d --name "$PG" -e POSTGRES_USER=postgres -e POSTGRES_PASSWORD=postgres -e POSTGRES_DB=postgres \
-  -p 127.0.0.1::5432 "$SESSIOND_POSTGRES_IMAGE" >/dev/null
-PGPORT=""
-for _ in $(seq 1 120); do
-  PGPORT=$(docker port "$PG" 5432/tcp 2>/dev/null | head -1 | sed 's/.*://') || true
-  if [ -n "$PGPORT" ] && docker exec "$PG" pg_isready -h 127.0.0.1 -U postgres >/dev/null 2>&1; then break; fi
-  sleep 1
-done
-docker exec "$PG" pg_isready -h 127.0.0.1 -U postgres >/dev/null || { docker logs "$PG" | tail -20 >&2; log "Postgres did not start"; exit 1; }
-for db in sessiond_single sessiond_multi sessiond_demo; do
-  docker exec "$PG" psql -q -U postgres -h 127.0.0.1 -c "CREATE DATABASE $db" >/dev/null
-done
-DB="postgres://postgres:postgres@127.0.0.1:$PGPORT"
+# Postgres: one container; the e2e tests create a database per mode.
+start_postgres "sessiond-demo-pg-$$"
 
 # LOCAL DEMO ONLY: a public key for a throwaway database.
 KEY=sk_demo_local_only_do_not_use_in_production
@@ -69,14 +41,17 @@ demo)
   MODE=${SESSIOND_SESSION_MODE:-multi}
   PORT=${DEMO_PORT:-3000}
   SPORT=${DEMO_SESSIOND_PORT:-18080}
-  SESSIOND_DATABASE_URL="$DB/sessiond_demo?sslmode=disable" SESSIOND_ADDR="127.0.0.1:$SPORT" \
+  create_database sessiond_demo
+  SESSIOND_DATABASE_URL="$E2E_DB/sessiond_demo?sslmode=disable" SESSIOND_ADDR="127.0.0.1:$SPORT" \
     SESSIOND_API_KEYS=$KEY SESSIOND_SESSION_MODE=$MODE SESSIOND_COOKIE_SECURE=false \
     "$BIN/sessiond" serve >"$BIN/sessiond.log" 2>&1 &
-  pids+=($!)
+  on_exit "kill $! 2>/dev/null"
+  pids=($!)
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$SPORT/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
   curl -fsS "http://127.0.0.1:$SPORT/readyz" >/dev/null || { tail -20 "$BIN/sessiond.log" >&2; exit 1; }
   SESSIOND_URL="http://127.0.0.1:$SPORT" SESSIOND_API_KEY=$KEY DEMO_ADDR="127.0.0.1:$PORT" DEMO_WEB_DIR="$WEB/dist" \
     "$BIN/demo" &
+  on_exit "kill $! 2>/dev/null"
   pids+=($!)
   for _ in $(seq 1 40); do curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && break; sleep 0.25; done
   echo
@@ -86,7 +61,7 @@ demo)
   ;;
 e2e)
   cd "$WEB"
-  SESSIOND_BIN="$BIN/sessiond" DEMO_BIN="$BIN/demo" DEMO_WEB_DIR="$ROOT/$WEB/dist" DEMO_DB="$DB" \
+  SESSIOND_BIN="$BIN/sessiond" DEMO_BIN="$BIN/demo" DEMO_WEB_DIR="$ROOT/$WEB/dist" \
     SESSIOND_API_KEY=$KEY DEMO_SCREENSHOTS="$ROOT/docs" node --test --test-concurrency=1 e2e/
   ;;
 *)

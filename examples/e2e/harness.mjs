@@ -1,20 +1,25 @@
-// The e2e harness of the framework examples (examples/next, examples/astro;
-// run by examples/e2e/run.sh): one Postgres container, the real sessiond
-// built from this tree, the example's production server, and Debian's
-// Chromium driven by playwright-core (passed in by the test, which resolves
-// it from its own node_modules). The app is reached as
+// The end-to-end harness of the demo (examples/demo/web/e2e, run by
+// examples/demo/run.sh e2e) and of the framework examples (examples/next,
+// examples/astro; run by examples/e2e/run.sh): a database of its own in the
+// Postgres container the run script started (examples/e2e/lib.sh), the real
+// sessiond built from this tree, the app in front of it (the demo's Go
+// server, `next start`, the Astro node server: a parameter of Stack), and
+// Debian's Chromium driven by playwright-core (passed in by the test, which
+// resolves it from its own node_modules). The app is reached as
 // http://app.example.test:<port> (Chromium's host resolver rules map it to
 // 127.0.0.1) so cookies behave as for a real host; evil.test is another site.
 import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { after, before } from "node:test";
 
 export const HOST = "app.example.test";
 export const EVIL = "evil.test";
 export const COOKIE = "__session";
 
-const need = (name) => {
+/** need is the environment variable `name`, which the run scripts set. */
+export const need = (name) => {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the example tests with examples/e2e/run.sh (make examples-e2e)`);
+  if (!v) throw new Error(`${name} is not set: run the tests with examples/demo/run.sh e2e or examples/e2e/run.sh (make demo-e2e, make examples-e2e)`);
   return v;
 };
 
@@ -62,30 +67,35 @@ function stop(p) {
   });
 }
 
-/** Stack: a database of its own, a sessiond in `mode` and the example app (`app`: command and args, run in `cwd`) in front of it. */
+/**
+ * Stack: a database of its own (`db`), a sessiond in `mode` on it and the app in front of it. `app(port)` is
+ * the app's command line (run in `cwd`); it gets SESSIOND_URL and SESSIOND_API_KEY, and `listenEnv(port)` tells
+ * it to listen on 127.0.0.1:port (by default PORT and HOST, as Next.js and Astro's node server read them).
+ * The app is up once `ready` (a path) answers below 500.
+ */
 export class Stack {
-  constructor({ mode = "multi", db, app, cwd }) {
-    Object.assign(this, { mode, db, app, cwd });
+  constructor({ mode = "multi", db, app, cwd, listenEnv = (port) => ({ PORT: String(port), HOST: "127.0.0.1" }), ready = "/sign-in" }) {
+    Object.assign(this, { mode, db, app, cwd, listenEnv, ready });
     this.log = [];
     this.apiKey = need("SESSIOND_API_KEY");
   }
 
   async start() {
-    execFileSync("docker", ["exec", need("EXAMPLES_PG"), "psql", "-q", "-U", "postgres", "-h", "127.0.0.1", "-c", `CREATE DATABASE ${this.db}`], { stdio: "ignore" });
+    execFileSync("docker", ["exec", need("E2E_PG"), "psql", "-q", "-U", "postgres", "-h", "127.0.0.1", "-c", `CREATE DATABASE ${this.db}`], { stdio: "ignore" });
     this.sport = await freePort();
     this.aport = await freePort();
     this.sessiondURL = `http://127.0.0.1:${this.sport}`;
     await this.startSessiond();
     const [cmd, ...args] = this.app(this.aport);
-    this.server = start(cmd, args, { SESSIOND_URL: this.sessiondURL, SESSIOND_API_KEY: this.apiKey, PORT: String(this.aport), HOST: "127.0.0.1" }, "app", this.log, this.cwd);
-    await waitFor(`http://127.0.0.1:${this.aport}/sign-in`);
+    this.server = start(cmd, args, { SESSIOND_URL: this.sessiondURL, SESSIOND_API_KEY: this.apiKey, ...this.listenEnv(this.aport) }, "app", this.log, this.cwd);
+    await waitFor(`http://127.0.0.1:${this.aport}${this.ready}`);
     this.url = `http://${HOST}:${this.aport}`;
     return this;
   }
 
   async startSessiond() {
     this.sessiond = start(need("SESSIOND_BIN"), ["serve"], {
-      SESSIOND_DATABASE_URL: `${need("EXAMPLES_DB")}/${this.db}?sslmode=disable`,
+      SESSIOND_DATABASE_URL: `${need("E2E_DB")}/${this.db}?sslmode=disable`,
       SESSIOND_ADDR: `127.0.0.1:${this.sport}`,
       SESSIOND_API_KEYS: this.apiKey,
       SESSIOND_SESSION_MODE: this.mode,
@@ -119,6 +129,25 @@ export class Stack {
   }
 }
 
+/**
+ * useStack starts `stack` and Chromium before the test file's tests and closes both after them (node:test
+ * hooks); when the process exits failing, it prints the stack's log. The answer's `browser` is the
+ * Chromium the tests use (set once they run).
+ */
+export function useStack(stack, chromium) {
+  const run = { browser: undefined };
+  before(async () => {
+    await stack.start();
+    run.browser = await launch(chromium);
+  });
+  after(async () => {
+    await run.browser?.close();
+    await stack.close();
+  });
+  process.on("exit", (code) => code && console.error(stack.log.join("")));
+  return run;
+}
+
 export function launch(chromium) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -138,4 +167,9 @@ export function launch(chromium) {
 /** sessionCookies: sessiond's cookies in the browser's jar (the active one and the account cookies). */
 export async function sessionCookies(context) {
   return (await context.cookies()).filter((c) => c.name === COOKIE || c.name.startsWith(COOKIE + "_"));
+}
+
+/** sessionCookieNames: the names of sessiond's cookies in the browser's jar, sorted. */
+export async function sessionCookieNames(context) {
+  return (await sessionCookies(context)).map((c) => c.name).sort();
 }

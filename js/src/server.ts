@@ -299,6 +299,58 @@ function withoutDotSegments(path: string): string {
   return "/" + out.join("/");
 }
 
+export interface ProxyOptions {
+  /** sessiond's base URL as this server reaches it; default `process.env.SESSIOND_URL`. */
+  url?: string;
+  /** The path the app serves sessiond under; default `/api/auth`. */
+  prefix?: string;
+  /** The fetch to use; defaults to the global one. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * proxyRequest answers a page's request for sessiond behind the app's own
+ * origin: `<prefix>/session?x` goes to sessiond's `/session?x` with the
+ * method, the body and only the headers sessiond reads (Accept,
+ * Content-Type, Cookie, Last-Event-ID); sessiond's status and body come back
+ * as they are (streamed, so the event stream works), with Content-Type,
+ * Cache-Control, Retry-After, X-Request-Id and every Set-Cookie verbatim.
+ * The request's abort signal ends the call (a page that left closes its
+ * event stream). sessiond unreachable is a 502 with no body; a path outside
+ * `prefix`, a 404. Export it as every method of the prefix's catch-all route
+ * (Next's app/api/auth/[...path]/route.ts, Astro's src/pages/api/auth/[...path].ts).
+ */
+export async function proxyRequest(request: Request, options: ProxyOptions = {}): Promise<Response> {
+  const url = options.url ?? env("SESSIOND_URL");
+  if (!url) throw new Error("proxyRequest: set url or SESSIOND_URL");
+  const prefix = (options.prefix ?? "/api/auth").replace(/\/+$/, "");
+  const { pathname, search } = new URL(request.url);
+  if (!pathname.startsWith(prefix + "/")) return new Response(null, { status: 404 });
+  const headers = new Headers();
+  for (const name of ["accept", "content-type", "cookie", "last-event-id"]) {
+    const v = request.headers.get(name);
+    if (v) headers.set(name, v);
+  }
+  let res: Response;
+  try {
+    res = await (options.fetch ?? fetch)(url.replace(/\/+$/, "") + pathname.slice(prefix.length) + search, {
+      method: request.method,
+      headers,
+      body: request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer(),
+      signal: request.signal,
+    });
+  } catch {
+    return new Response(null, { status: 502 });
+  }
+  const out = new Headers();
+  for (const name of ["content-type", "cache-control", "retry-after", "x-request-id"]) {
+    const v = res.headers.get(name);
+    if (v) out.set(name, v);
+  }
+  for (const c of res.headers.getSetCookie()) out.append("set-cookie", c);
+  return new Response(res.body, { status: res.status, headers: out });
+}
+
 /** Cookie options in the shape frameworks take (Next's `cookies().set`, Astro's `cookies.set`). */
 export interface CookieOptions {
   domain?: string;

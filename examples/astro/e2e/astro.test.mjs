@@ -1,24 +1,15 @@
 // examples/astro built with `astro build` (node adapter, standalone), in
 // Debian's Chromium against the real sessiond (multi mode) and Postgres.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { chromium } from "playwright-core";
-import { COOKIE, Stack, launch, sessionCookies } from "../../e2e/harness.mjs";
+import { COOKIE, Stack, sessionCookies, useStack } from "../../e2e/harness.mjs";
 
 const stack = new Stack({ db: "example_astro", cwd: new URL("..", import.meta.url).pathname, app: () => ["node", "dist/server/entry.mjs"] });
-let browser;
-before(async () => {
-  await stack.start();
-  browser = await launch(chromium);
-});
-after(async () => {
-  await browser?.close();
-  await stack.close();
-});
-process.on("exit", (code) => code && console.error(stack.log.join("")));
+const run = useStack(stack, chromium);
 
 test("SSR who-am-I, and <SignOutButton asChild> signs out with the page's own button", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await context.newPage();
   await page.goto(`${stack.url}/`);
   assert.equal(await page.getByTestId("server-status").innerText(), "Signed out");
@@ -30,7 +21,7 @@ test("SSR who-am-I, and <SignOutButton asChild> signs out with the page's own bu
   const sessionId = jar.find((c) => c.name !== COOKIE).name.slice(COOKIE.length + 1);
 
   // The first HTML, without JavaScript, already says who is signed in.
-  const noJS = await browser.newContext({ javaScriptEnabled: false });
+  const noJS = await run.browser.newContext({ javaScriptEnabled: false });
   await noJS.addCookies(await context.cookies());
   const p2 = await noJS.newPage();
   assert.match(await (await p2.goto(`${stack.url}/`)).text(), /Signed in as ada/);

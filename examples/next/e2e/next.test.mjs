@@ -2,21 +2,12 @@
 // Chromium against the real sessiond (multi mode) and Postgres.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { chromium } from "playwright-core";
-import { COOKIE, EVIL, Stack, freePort, launch, sessionCookies } from "../../e2e/harness.mjs";
+import { COOKIE, EVIL, Stack, freePort, sessionCookies, useStack } from "../../e2e/harness.mjs";
 
 const stack = new Stack({ db: "example_next", cwd: new URL("..", import.meta.url).pathname, app: (port) => ["node_modules/.bin/next", "start", "-p", String(port), "-H", "127.0.0.1"] });
-let browser;
-before(async () => {
-  await stack.start();
-  browser = await launch(chromium);
-});
-after(async () => {
-  await browser?.close();
-  await stack.close();
-});
-process.on("exit", (code) => code && console.error(stack.log.join("")));
+const run = useStack(stack, chromium);
 
 const status = (page) => page.getByTestId("server-status").innerText();
 
@@ -30,7 +21,7 @@ async function signIn(context, user, to = "/") {
 }
 
 test("the first HTML already shows the user, also with JavaScript disabled; the jar holds exactly sessiond's cookies", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await signIn(context, "ada", "/protected");
   const sessionId = await page.getByTestId("session-id").innerText();
   const jar = await context.cookies();
@@ -47,7 +38,7 @@ test("the first HTML already shows the user, also with JavaScript disabled; the 
   }
   assert.equal(jar[0].value, jar[1].value, "the active cookie and the account cookie hold the same token");
 
-  const noJS = await browser.newContext({ javaScriptEnabled: false });
+  const noJS = await run.browser.newContext({ javaScriptEnabled: false });
   await noJS.addCookies(jar);
   const p2 = await noJS.newPage();
   const res = await p2.goto(`${stack.url}/`);
@@ -60,7 +51,7 @@ test("the first HTML already shows the user, also with JavaScript disabled; the 
 });
 
 test("a protected page redirects the signed out to the sign-in page", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await context.newPage();
   await page.goto(`${stack.url}/protected`);
   assert.equal(new URL(page.url()).pathname, "/sign-in");
@@ -75,7 +66,7 @@ test("a protected page redirects the signed out to the sign-in page", async () =
 });
 
 test("after the sign-out action, Back shows the signed-out page", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await signIn(context, "bea", "/protected");
   const sessionId = await page.getByTestId("session-id").innerText();
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -92,7 +83,7 @@ test("after the sign-out action, Back shows the signed-out page", async () => {
 });
 
 test("a sign-out on another device changes the page (event stream → router.refresh())", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await signIn(context, "cy", "/protected");
   const sessionId = await page.getByTestId("session-id").innerText();
   await page.goto(`${stack.url}/`);
@@ -107,7 +98,7 @@ test("a sign-out on another device changes the page (event stream → router.ref
 });
 
 test("a cross-site form post to the sign-out action ends nothing", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await signIn(context, "dee", "/protected");
   const sessionId = await page.getByTestId("session-id").innerText();
   // The real sign-out form, action ID and all, served from another site.
@@ -135,7 +126,7 @@ test("a cross-site form post to the sign-out action ends nothing", async () => {
 });
 
 test("at most one GET /session per navigation, none per prefetch (sessiond's metrics)", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await signIn(context, "eve", "/");
   await page.waitForLoadState("networkidle");
   await page.waitForTimeout(1500); // let the sign-in's own events reach the page and settle (not a timing assertion)
@@ -167,7 +158,7 @@ test("at most one GET /session per navigation, none per prefetch (sessiond's met
 });
 
 test("sessiond stopped: the protected page is unavailable (503), no redirect, cookies kept", async () => {
-  const context = await browser.newContext();
+  const context = await run.browser.newContext();
   const page = await signIn(context, "fay", "/protected");
   const jar = await sessionCookies(context);
   await stack.stopSessiond();

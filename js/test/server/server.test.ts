@@ -1,7 +1,7 @@
 // @sessiond/js/server against the real sessiond (test/server/setup.ts),
 // under Node and under edge-runtime (vitest.server.config.ts).
 import { describe, expect, inject, it } from "vitest";
-import { createSessiondClient, parseSetCookie, redirectPath, serializeSetCookie, SessiondError, type RequestLike } from "../../src/server.js";
+import { createSessiondClient, parseSetCookie, proxyRequest, redirectPath, serializeSetCookie, SessiondError, type RequestLike } from "../../src/server.js";
 
 const apiKey = inject("apiKey");
 const single = inject("single");
@@ -207,6 +207,50 @@ describe("redirectPath", () => {
       expect(sessiondAccepted || body.code === "invalid_redirect_url").toBe(true);
       expect({ raw, accepted: redirectPath(raw, "/fallback") === raw }).toEqual({ raw, accepted: sessiondAccepted });
     }
+  });
+});
+
+describe("proxyRequest: sessiond behind the app's origin", () => {
+  const backend = createSessiondClient({ url: multi, apiKey });
+  const fromPage = (path: string, init: RequestInit = {}) => new Request("https://app.example.test/api/auth" + path, init);
+
+  it("forwards the method, the body and only the headers sessiond reads; hands back the status, the body and every Set-Cookie verbatim", async () => {
+    const s = await backend.signIn({ userId: "proxied" });
+    const jar = new Jar().apply(s.setCookie);
+    expect(jar.cookies.size).toBe(2); // multi mode: the active cookie and the account cookie
+
+    const rec = recording();
+    const who = await proxyRequest(fromPage("/session", { headers: { cookie: jar.header("theme=dark"), accept: "application/json", authorization: `Bearer ${apiKey}`, "x-forwarded-for": "203.0.113.9" } }), { url: multi, fetch: rec.fetch });
+    expect(who.status).toBe(200);
+    expect((await who.json()).id).toBe(s.session.id);
+    expect([...rec.sent[0].keys()].sort()).toEqual(["accept", "cookie"]);
+    expect(rec.sent[0].get("cookie")).toBe(jar.header("theme=dark"));
+
+    const active = await proxyRequest(fromPage("/session/active", { method: "POST", headers: { cookie: jar.header(), "content-type": "application/json" }, body: JSON.stringify({ session_id: s.session.id }) }), { url: multi });
+    expect(active.status).toBe(200);
+    expect((await active.json()).id).toBe(s.session.id);
+
+    const out = await proxyRequest(fromPage("/session?redirect_url=%2Fbye", { method: "DELETE", headers: { cookie: jar.header() } }), { url: multi });
+    expect(out.status).toBe(200);
+    const body = await out.json();
+    expect(body.redirect_url).toBe("/bye");
+    expect(body.ended.map((e: { id: string }) => e.id)).toEqual([s.session.id]);
+    const cleared = out.headers.getSetCookie();
+    expect(cleared.map((h) => parseSetCookie(h).name).sort()).toEqual([...jar.cookies.keys()].sort()); // one header each, not joined
+    expect(cleared.every((h) => parseSetCookie(h).options.maxAge === 0)).toBe(true);
+
+    const dead = await proxyRequest(fromPage("/session", { headers: { cookie: jar.header() } }), { url: multi });
+    expect(dead.status).toBe(401);
+    expect(dead.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    expect(dead.headers.getSetCookie()).toEqual(await rawSetCookie(multi, jar.header())); // same count, same bytes, same order
+  });
+
+  it("sessiond unreachable is a 502; a path outside the prefix is a 404 without a call", async () => {
+    expect((await proxyRequest(fromPage("/session"), { url: inject("closed") })).status).toBe(502);
+    const rec = recording();
+    const outside = await proxyRequest(new Request("https://app.example.test/api/authx/session"), { url: multi, fetch: rec.fetch });
+    expect(outside.status).toBe(404);
+    expect(rec.sent).toHaveLength(0);
   });
 });
 

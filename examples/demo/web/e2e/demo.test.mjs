@@ -4,11 +4,13 @@
 // Each test asserts what the page shows, the URL and the cookie jar.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { COOKIE, Stack, launch, sessionCookies, shot, signIn, text, whoami } from "./harness.mjs";
+import { chromium } from "playwright-core";
+import { COOKIE, launch, sessionCookieNames as sessionCookies } from "../../../e2e/harness.mjs";
+import { demoStack, shot, signIn, text, whoami } from "./demo.mjs";
 
 let browser;
 before(async () => {
-  browser = await launch();
+  browser = await launch(chromium);
 });
 after(async () => {
   await browser?.close();
@@ -16,7 +18,7 @@ after(async () => {
 
 for (const mode of ["single", "multi"]) {
   describe(`${mode} mode`, () => {
-    const stack = new Stack(mode);
+    const stack = demoStack(mode);
     const shots = mode === "multi"; // one set of screenshots for docs/javascript.md (the demo app)
     before(() => stack.start());
     after(() => stack.close());
