@@ -317,15 +317,22 @@ export interface ProxyOptions {
  * Cache-Control, Retry-After, X-Request-Id and every Set-Cookie verbatim.
  * The request's abort signal ends the call (a page that left closes its
  * event stream). sessiond unreachable is a 502 with no body; a path outside
- * `prefix`, a 404. Export it as every method of the prefix's catch-all route
+ * `prefix`, or one no page calls (`/metrics`, `/readyz`, `/openapi.yaml`:
+ * the operator's, not the visitors'), a 404 without a call. Export it as every method of the prefix's catch-all route
  * (Next's app/api/auth/[...path]/route.ts, Astro's src/pages/api/auth/[...path].ts).
  */
+/** The paths of sessiond a page calls (the browser client's, and nothing of the operator's). */
+const pagePaths = /^\/(session(\/active|\/events)?|(clients|users)\/[^/]+\/sessions)$/;
+
 export async function proxyRequest(request: Request, options: ProxyOptions = {}): Promise<Response> {
   const url = options.url ?? env("SESSIOND_URL");
   if (!url) throw new Error("proxyRequest: set url or SESSIOND_URL");
   const prefix = (options.prefix ?? "/api/auth").replace(/\/+$/, "");
   const { pathname, search } = new URL(request.url);
-  if (!pathname.startsWith(prefix + "/")) return new Response(null, { status: 404 });
+  const path = pathname.startsWith(prefix + "/") ? pathname.slice(prefix.length) : "";
+  // Only the endpoints a page calls: /metrics, /readyz and the rest are
+  // for the operator's network, never for the app's visitors.
+  if (!pagePaths.test(path)) return new Response(null, { status: 404 });
   const headers = new Headers();
   for (const name of ["accept", "content-type", "cookie", "last-event-id"]) {
     const v = request.headers.get(name);
@@ -333,7 +340,7 @@ export async function proxyRequest(request: Request, options: ProxyOptions = {})
   }
   let res: Response;
   try {
-    res = await (options.fetch ?? fetch)(url.replace(/\/+$/, "") + pathname.slice(prefix.length) + search, {
+    res = await (options.fetch ?? fetch)(url.replace(/\/+$/, "") + path + search, {
       method: request.method,
       headers,
       body: request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer(),

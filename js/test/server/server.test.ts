@@ -250,6 +250,10 @@ describe("proxyRequest: sessiond behind the app's origin", () => {
     const rec = recording();
     const outside = await proxyRequest(new Request("https://app.example.test/api/authx/session"), { url: multi, fetch: rec.fetch });
     expect(outside.status).toBe(404);
+    for (const operators of ["/metrics", "/readyz", "/healthz", "/openapi.yaml", "/sessions/x", "/session/../metrics", "/users/x/sessions/y", ""]) {
+      const res = await proxyRequest(new Request("https://app.example.test/api/auth" + operators), { url: multi, fetch: rec.fetch });
+      expect({ operators, status: res.status }).toEqual({ operators, status: 404 });
+    }
     expect(rec.sent).toHaveLength(0);
   });
 });
