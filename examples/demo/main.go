@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
@@ -86,19 +85,9 @@ func handler(s *sessiond, target *url.URL, web http.FileSystem) http.Handler {
 	mux := http.NewServeMux()
 
 	// sessiond on the app's own origin: the page calls /api/auth/session and
-	// the browser sends the host-only cookie. Event streams are flushed as
-	// they come (ReverseProxy does so for text/event-stream).
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.SetXForwarded()
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			slog.Warn("sessiond unreachable", "path", r.URL.Path, "err", err)
-			w.WriteHeader(http.StatusBadGateway)
-		},
-	}
-	mux.Handle("/api/auth/", http.StripPrefix("/api/auth", proxy))
+	// the browser sends the host-only cookie. Only the paths a page calls
+	// go through (not sessiond's /metrics), event streams as they come.
+	mux.Handle("/api/auth/", http.StripPrefix("/api/auth", client.Proxy(target)))
 
 	// The sign-in form is protected from cross-site requests (CSRF) by
 	// net/http's CrossOriginProtection: a browser marks every request with
