@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 
 	"github.com/sessiond/sessiond/client"
@@ -26,7 +25,8 @@ type app struct {
 	// app's own origin (proxied) or a sibling host; absolute either way.
 	pageAPI string
 	// proxyPrefix, when set, serves sessiond under this path of the app's
-	// origin (a reverse proxy, as nginx or the app's framework would).
+	// origin, through the Go client's client.Proxy (what a Go app mounts;
+	// nginx or the app's framework would do the same).
 	proxyPrefix string
 }
 
@@ -39,8 +39,7 @@ func (a *app) handler() http.Handler {
 		if err != nil {
 			panic(err)
 		}
-		proxy := httputil.NewSingleHostReverseProxy(target)
-		mux.Handle(a.proxyPrefix+"/", http.StripPrefix(a.proxyPrefix, proxy))
+		mux.Handle(a.proxyPrefix+"/", http.StripPrefix(a.proxyPrefix, client.Proxy(target)))
 	}
 	return mux
 }
