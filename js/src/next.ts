@@ -63,8 +63,8 @@ export interface MiddlewareOptions {
 }
 
 /**
- * sessiondMiddleware for `proxy.ts` (Next.js 16; `middleware.ts` before,
- * on the Edge runtime, works the same): authenticates each page request
+ * sessiondMiddleware for `middleware.ts` (Edge runtime), or Next.js 16's
+ * `proxy.ts` (Node.js): authenticates each page request
  * once (not prefetches, not static files), appends sessiond's Set-Cookie
  * headers verbatim, and applies `protect`.
  */

@@ -2,7 +2,7 @@ import { auth } from "@sessiond/js/next";
 import { signOutAction } from "../actions";
 
 export default async function Protected() {
-  const { userId, sessionId } = await auth.protect(); // the proxy (proxy.ts) already redirected the signed out
+  const { userId, sessionId } = await auth.protect(); // the middleware already redirected the signed out
   return (
     <main>
       <h1 data-testid="server-status">Protected page for {userId}</h1>

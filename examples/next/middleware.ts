@@ -1,5 +1,4 @@
-// Next.js 16's proxy (formerly middleware.ts; it runs on Node.js). One
-// call to sessiond per page request (auth() reuses it); /protected
+// One call to sessiond per page request (auth() reuses it); /protected
 // needs a signed-in user. sessiond's own path (/api/auth, proxied to it),
 // static files and the router's prefetches are left alone: Next strips the
 // prefetch headers from the request a middleware sees, so only the matcher
