@@ -412,20 +412,10 @@ func TestCookieAttributes(t *testing.T) {
 	}
 }
 
-// raw sends a request with exactly these headers.
+// raw sends a request with exactly these headers and no body.
 func (e *testEnv) raw(t *testing.T, method, path string, h http.Header) response {
 	t.Helper()
-	req, err := http.NewRequest(method, e.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = h
-	resp, err := e.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: readAll(t, resp)}
+	return e.rawBody(t, method, path, h, "")
 }
 
 func TestCookieSettingsAreChecked(t *testing.T) {

@@ -39,6 +39,23 @@ func newEventsEnv(t *testing.T, store *db.Store, maxStreams int, opts ...option)
 	return newEventsEnvWith(t, store, func(c *events.HubConfig) { c.MaxStreams = maxStreams }, opts...)
 }
 
+// twoReplicas is two sessiond replicas (multi mode, each with its own
+// pool and Hub) on one database, as a deployment runs them.
+func twoReplicas(t *testing.T) (a, b *testEnv) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	var envs [2]*testEnv
+	for i := range envs {
+		store, err := db.Open(context.Background(), url, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(store.Close)
+		envs[i], _ = newEventsEnv(t, store, 0, multiMode)
+	}
+	return envs[0], envs[1]
+}
+
 // newEventsEnvWith is newEventsEnv with the Hub's settings as hubOpt
 // makes them.
 func newEventsEnvWith(t *testing.T, store *db.Store, hubOpt func(*events.HubConfig), opts ...option) (*testEnv, *events.Hub) {
@@ -226,17 +243,7 @@ func (e sseEvent) want(t *testing.T, typ, sessionID string) {
 func TestEventsPushedAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	const trials = 1000
-	url := pgtest.NewDatabase(t)
-	var envs [2]*testEnv
-	for i := range envs {
-		store, err := db.Open(context.Background(), url, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(store.Close)
-		envs[i], _ = newEventsEnv(t, store, 0, multiMode)
-	}
-	a, b := envs[0], envs[1]
+	a, b := twoReplicas(t)
 	holder := a.mustSignIn(t, "streaming-user", "")
 	stream := openStream(t, b.URL, bearer(holder.Token), "")
 
@@ -567,17 +574,7 @@ func TestEventStreamWithCORSCredentials(t *testing.T) {
 // the Last-Event-ID.
 func TestEventStreamAheadOfTheNewestEndsWithItsSession(t *testing.T) {
 	t.Parallel()
-	url := pgtest.NewDatabase(t)
-	var envs [2]*testEnv
-	for i := range envs {
-		store, err := db.Open(context.Background(), url, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(store.Close)
-		envs[i], _ = newEventsEnv(t, store, 0, multiMode)
-	}
-	a, b := envs[0], envs[1]
+	a, b := twoReplicas(t)
 	for _, c := range []struct {
 		name   string
 		lastID func(newest int64) string
